@@ -1,0 +1,311 @@
+/*
+ * bench.c — `hearth bench engine`: prefill and decode speed, load time,
+ * peak RSS, the machine's measured memory bandwidth and decode as a
+ * fraction of the bandwidth limit. Figures, not pass/fail: targets are
+ * judged as ratios measured in one run (DESIGN.md §7).
+ */
+#include "app.h"
+
+#include "engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONFIGS 16
+#define MAX_REPEAT 64
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static long long peak_rss_bytes(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (long long)ru.ru_maxrss * 1024;
+}
+
+/* "128,512" → {128, 512}; returns count or -1. */
+static int parse_list(const char *s, int *out, int max)
+{
+	int n = 0;
+	char *end;
+
+	while (*s) {
+		long v = strtol(s, &end, 10);
+
+		if (end == s || v <= 0 || v > 1 << 20 || n == max)
+			return -1;
+		out[n++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------------------
+ * Memory bandwidth: a STREAM-style triad a = b + s·c over arrays far larger
+ * than the caches, one slice per thread; best of several passes.
+ */
+struct triad {
+	float *a, *b, *c;
+	size_t lo, hi;
+};
+
+static void *triad_run(void *arg)
+{
+	struct triad *t = arg;
+	size_t i;
+
+	for (i = t->lo; i < t->hi; i++)
+		t->a[i] = t->b[i] + 3.0f * t->c[i];
+	return NULL;
+}
+
+static double measure_bandwidth_gbps(int n_threads)
+{
+	const size_t n = (size_t)32 << 20; /* 128 MiB per array */
+	float *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
+	float *c = malloc(n * sizeof(*c));
+	struct triad t[64];
+	pthread_t th[64];
+	double best = 0.0;
+	int pass, i;
+
+	if (!a || !b || !c)
+		goto out_free;
+	for (size_t k = 0; k < n; k++) {
+		a[k] = 0.0f;
+		b[k] = 1.0f;
+		c[k] = 2.0f;
+	}
+	if (n_threads > 64)
+		n_threads = 64;
+	for (pass = 0; pass < 5; pass++) {
+		double t0 = now_s(), dt;
+
+		for (i = 0; i < n_threads; i++) {
+			t[i] = (struct triad){ a, b, c, n * (size_t)i / (size_t)n_threads,
+					       n * (size_t)(i + 1) / (size_t)n_threads };
+			pthread_create(&th[i], NULL, triad_run, &t[i]);
+		}
+		for (i = 0; i < n_threads; i++)
+			pthread_join(th[i], NULL);
+		dt = now_s() - t0;
+		if (3.0 * (double)n * sizeof(float) / dt / 1e9 > best)
+			best = 3.0 * (double)n * sizeof(float) / dt / 1e9;
+	}
+out_free:
+	free(a);
+	free(b);
+	free(c);
+	return best;
+}
+
+/* ---------------------------------------------------------------------------
+ * Engine runs
+ */
+struct stats {
+	double min, med, max;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct stats summarize(double *v, int n)
+{
+	struct stats s = { 0, 0, 0 };
+
+	if (n <= 0)
+		return s;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+static int32_t argmax(const float *v, int n)
+{
+	int32_t best = 0;
+	int i;
+
+	for (i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+/* One repetition: prefill n_prompt pseudo-random tokens, then decode n_gen
+ * greedily. Returns 0 and the two rates in tokens/s. */
+static int run_once(engine_context *ctx, const engine_model_info *info,
+		    int n_prompt, int n_gen, unsigned seed, double *pp, double *tg)
+{
+	int32_t *toks = malloc((size_t)n_prompt * sizeof(*toks)), tok;
+	double t0, t1;
+	int i, rc;
+
+	if (!toks)
+		return HEARTH_ENOMEM;
+	for (i = 0; i < n_prompt; i++) {
+		seed = seed * 1103515245u + 12345u;
+		toks[i] = (int32_t)((seed >> 8) % (unsigned)info->n_vocab);
+	}
+	engine_kv_truncate(ctx, 0);
+	t0 = now_s();
+	rc = engine_eval(ctx, toks, n_prompt);
+	t1 = now_s();
+	free(toks);
+	if (rc)
+		return rc;
+	*pp = n_prompt / (t1 - t0);
+	t0 = now_s();
+	for (i = 0; i < n_gen; i++) {
+		tok = argmax(engine_logits(ctx), info->n_vocab);
+		rc = engine_eval(ctx, &tok, 1);
+		if (rc)
+			return rc;
+	}
+	*tg = n_gen ? n_gen / (now_s() - t0) : 0.0;
+	return 0;
+}
+
+struct bench_cfg {
+	const struct hearth_cli *cli;
+	const char *path;
+	engine_model *m;
+	engine_model_info info;
+	int n_threads;
+	double load_s, bw_gbps;
+};
+
+/* Bytes streamed from memory per decoded token: every weight except the
+ * embedding table (one row is read), unless the output layer is tied to it,
+ * plus the KV cache read by attention at the average position. */
+static double bytes_per_token(const struct bench_cfg *b, int pos)
+{
+	const engine_model_info *in = &b->info;
+	double kv = 2.0 * in->n_layer * (double)pos *
+		    (in->n_embd / in->n_head) * in->n_head_kv * 2.0;
+
+	return (double)in->weight_bytes + kv;
+}
+
+static void report(const struct bench_cfg *b, int n_prompt, int n_gen,
+		   struct stats pp, struct stats tg)
+{
+	double limit = b->bw_gbps * 1e9 / bytes_per_token(b, n_prompt + n_gen / 2);
+
+	if (b->cli->json) {
+		printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,"
+		       "\"prompt_tokens\":%d,\"gen_tokens\":%d,"
+		       "\"prefill_tps\":%.2f,\"prefill_tps_min\":%.2f,\"prefill_tps_max\":%.2f,"
+		       "\"decode_tps\":%.2f,\"decode_tps_min\":%.2f,\"decode_tps_max\":%.2f,"
+		       "\"load_s\":%.3f,\"peak_rss_bytes\":%lld,\"bandwidth_gbps\":%.2f,"
+		       "\"decode_bandwidth_fraction\":%.3f,\"simd\":\"%s\"}\n",
+		       b->path, b->info.main_type_name, b->n_threads, n_prompt, n_gen,
+		       pp.med, pp.min, pp.max, tg.med, tg.min, tg.max, b->load_s,
+		       peak_rss_bytes(), b->bw_gbps, limit > 0 ? tg.med / limit : 0.0,
+		       getenv("HEARTH_SIMD") ? getenv("HEARTH_SIMD") : "auto");
+		return;
+	}
+	printf("%-6s %4d thr  pp%-5d %8.2f t/s (min %.2f max %.2f)   tg%-4d %8.2f t/s "
+	       "(min %.2f max %.2f)   %.0f%% of bandwidth limit (%.1f t/s)\n",
+	       b->info.main_type_name, b->n_threads, n_prompt, pp.med, pp.min, pp.max,
+	       n_gen, tg.med, tg.min, tg.max, limit > 0 ? 100.0 * tg.med / limit : 0.0,
+	       limit);
+}
+
+static int bench_config(struct bench_cfg *b, int n_prompt)
+{
+	const struct hearth_cli *c = b->cli;
+	engine_context_params cp = engine_context_default_params();
+	engine_context *ctx = NULL;
+	double pp[MAX_REPEAT], tg[MAX_REPEAT];
+	int r, rc, reps = c->repeat < 1 ? 1 : (c->repeat > MAX_REPEAT ? MAX_REPEAT : c->repeat);
+
+	cp.n_ctx = n_prompt + c->gen + 1;
+	cp.n_batch = n_prompt < 512 ? n_prompt : 512;
+	cp.n_threads = b->n_threads;
+	rc = engine_context_new(b->m, &cp, &ctx);
+	if (rc) {
+		fprintf(stderr, "hearth bench: cannot create a context: %s\n", hearth_strerror(rc));
+		return rc;
+	}
+	for (r = 0; r < reps && !rc; r++)
+		rc = run_once(ctx, &b->info, n_prompt, c->gen, 1234u + (unsigned)r,
+			      &pp[r], &tg[r]);
+	if (rc)
+		fprintf(stderr, "hearth bench: run failed: %s (%s)\n", hearth_strerror(rc),
+			engine_context_error(ctx));
+	else
+		report(b, n_prompt, c->gen, summarize(pp, reps), summarize(tg, reps));
+	engine_context_free(ctx);
+	return rc;
+}
+
+static int bench_engine(const struct hearth_cli *c)
+{
+	engine_model_params mp = engine_model_default_params();
+	struct bench_cfg b = { .cli = c };
+	int prompts[MAX_CONFIGS], n_prompts, i, rc = 0;
+	char err[512];
+	double t0;
+
+	n_prompts = parse_list(c->prompt[0] ? c->prompt : "128", prompts, MAX_CONFIGS);
+	if (n_prompts <= 0)
+		return app_usage_error(c->cmd, "--prompt needs a list of lengths, e.g. 128,512");
+	if (c->sessions[0] || c->prefix || c->compare_llama[0]) {
+		fprintf(stderr, "hearth bench: --sessions, --prefix and --compare-llama "
+			"are not available yet (engine speed issue)\n");
+		return 2;
+	}
+	b.path = app_model_path(c);
+	b.n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	mp.path = b.path;
+	t0 = now_s();
+	if (engine_model_load(&mp, &b.m, err, sizeof(err))) {
+		fprintf(stderr, "hearth: %s\n", err);
+		return 1;
+	}
+	b.load_s = now_s() - t0;
+	engine_model_get_info(b.m, &b.info);
+	b.bw_gbps = measure_bandwidth_gbps(b.n_threads);
+	if (!c->json)
+		printf("model %s (%s, %s, %.1f M params, %.1f MiB weights), load %.3f s, "
+		       "bandwidth %.1f GB/s (triad, %d threads)\n", b.path, b.info.arch,
+		       b.info.main_type_name, (double)b.info.n_params / 1e6,
+		       (double)b.info.weight_bytes / 1048576.0, b.load_s, b.bw_gbps,
+		       b.n_threads);
+	for (i = 0; i < n_prompts && !rc; i++)
+		rc = bench_config(&b, prompts[i]);
+	if (!c->json && !rc)
+		printf("peak RSS %.1f MiB\n", (double)peak_rss_bytes() / 1048576.0);
+	engine_model_free(b.m);
+	return rc ? 1 : 0;
+}
+
+int app_cmd_bench(const struct hearth_cli *c)
+{
+	if (c->n_args != 1)
+		return app_usage_error(c->cmd, "bench needs a target: engine");
+	if (!strcmp(c->args[0], "engine"))
+		return bench_engine(c);
+	return app_usage_error(c->cmd, "unknown bench target (engine)");
+}

@@ -1,0 +1,473 @@
+/*
+ * model.c — load a GGUF language model: architecture table, hyperparameters,
+ * weight views into the mapping, validation of every tensor's shape and
+ * type; plus the model-level wrappers of the public API (tokenizer, chat).
+ *
+ * Adding an architecture is a row in arch_table plus, if it needs new
+ * tensors, a hook in load_layer(); the forward pass is shared.
+ */
+#include "model_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct arch_desc arch_table[] = {
+	{ "llama", ROPE_NORM, false, false },
+	{ "qwen2", ROPE_NEOX, true, false },
+	{ "qwen3", ROPE_NEOX, false, true },
+};
+
+engine_model_params engine_model_default_params(void)
+{
+	engine_model_params p = { .path = NULL, .vocab_only = false };
+	return p;
+}
+
+const char *engine_type_name(uint32_t type)
+{
+	const engine_type_traits *t = engine_type_get(type);
+
+	return t ? t->name : "?";
+}
+
+/* ---------------------------------------------------------------------------
+ * Hyperparameters
+ */
+struct loader {
+	engine_model *m;
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+static int get_u32(struct loader *L, const char *suffix, bool required,
+		   uint32_t def, uint32_t *out)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "%s.%s", L->m->arch->name, suffix);
+	if (gguf_get_u32(L->m->file, key, out))
+		return 0;
+	if (gguf_find_kv(L->m->file, key))
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: key '%s' has the wrong type", L->path, key);
+	if (required)
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: missing key '%s'", L->path, key);
+	*out = def;
+	return 0;
+}
+
+static int get_f32(struct loader *L, const char *suffix, float def, float *out)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "%s.%s", L->m->arch->name, suffix);
+	if (gguf_get_f32(L->m->file, key, out))
+		return 0;
+	if (gguf_find_kv(L->m->file, key))
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: key '%s' has the wrong type", L->path, key);
+	*out = def;
+	return 0;
+}
+
+static int load_rope_scaling(struct loader *L, struct hparams *hp)
+{
+	char key[128];
+	gguf_str type;
+	float f = 1.0f;
+
+	hp->rope_scale = 1.0f;
+	snprintf(key, sizeof(key), "%s.rope.scaling.type", L->m->arch->name);
+	if (!gguf_get_str(L->m->file, key, &type) || gguf_str_eq(type, "none"))
+		return 0;
+	if (!gguf_str_eq(type, "linear"))
+		return engine_errf(L->err, L->errlen, HEARTH_EUNSUPPORTED,
+				   "%s: rope scaling '%.*s' is not supported (linear is)",
+				   L->path, (int)type.len, type.ptr);
+	if (get_f32(L, "rope.scaling.factor", 1.0f, &f))
+		return HEARTH_EFORMAT;
+	if (!(f > 0.0f))
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: rope.scaling.factor must be > 0", L->path);
+	hp->rope_scale = f;
+	return 0;
+}
+
+static int load_hparams(struct loader *L)
+{
+	struct hparams *hp = &L->m->hp;
+	uint32_t v[10];
+	int rc = 0;
+
+	rc |= get_u32(L, "context_length", false, 2048, &v[0]);
+	rc |= get_u32(L, "embedding_length", true, 0, &v[1]);
+	rc |= get_u32(L, "block_count", true, 0, &v[2]);
+	rc |= get_u32(L, "feed_forward_length", true, 0, &v[3]);
+	rc |= get_u32(L, "attention.head_count", true, 0, &v[4]);
+	if (rc)
+		return HEARTH_EFORMAT;
+	rc |= get_u32(L, "attention.head_count_kv", false, v[4], &v[5]);
+	if (v[4] == 0 || v[1] == 0 || v[2] == 0 || v[3] == 0 || v[5] == 0 ||
+	    v[4] % v[5] || v[1] > 65536 || v[2] > 1024 || v[3] > 1 << 20 || v[4] > 1024)
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: implausible hyperparameters (embd %u, layers %u, ff %u, "
+				   "heads %u/%u kv)", L->path, v[1], v[2], v[3], v[4], v[5]);
+	rc |= get_u32(L, "attention.key_length", false, v[1] / v[4], &v[6]);
+	rc |= get_u32(L, "attention.value_length", false, v[6], &v[7]);
+	rc |= get_u32(L, "rope.dimension_count", false, v[6], &v[8]);
+	rc |= get_f32(L, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->eps);
+	rc |= get_f32(L, "rope.freq_base", 10000.0f, &hp->rope_base);
+	if (rc)
+		return HEARTH_EFORMAT;
+	if (v[7] != v[6] || v[8] > v[6] || v[8] % 2 || v[6] == 0 || v[6] > 1024)
+		return engine_errf(L->err, L->errlen, HEARTH_EUNSUPPORTED,
+				   "%s: head dims key %u / value %u / rope %u not supported",
+				   L->path, v[6], v[7], v[8]);
+	hp->n_ctx_train = (int)(v[0] ? v[0] : 2048);
+	hp->n_embd = (int)v[1];
+	hp->n_layer = (int)v[2];
+	hp->n_ff = (int)v[3];
+	hp->n_head = (int)v[4];
+	hp->n_head_kv = (int)v[5];
+	hp->head_dim = (int)v[6];
+	hp->n_rot = (int)v[8];
+	return load_rope_scaling(L, hp);
+}
+
+/* ---------------------------------------------------------------------------
+ * Tensors
+ */
+static const gguf_tensor *find_tensor(struct loader *L, const char *name,
+				      bool required, int *rc)
+{
+	const gguf_tensor *t = gguf_find_tensor(L->m->file, name);
+
+	if (!t && required)
+		*rc = engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				  "%s: missing tensor '%s'", L->path, name);
+	return t;
+}
+
+static int check_type(struct loader *L, const gguf_tensor *t)
+{
+	const engine_type_traits *tr = engine_type_get(t->type);
+
+	if (!tr || !tr->supported)
+		return engine_errf(L->err, L->errlen, HEARTH_EUNSUPPORTED,
+				   "%s: tensor '%s' has type %s (id %u), which this engine "
+				   "does not support", L->path, t->name, tr ? tr->name : "?",
+				   t->type);
+	return 0;
+}
+
+/* A 2-D weight of shape (rows, cols), i.e. ne = [cols, rows]. */
+static int load_mat(struct loader *L, const char *name, int64_t rows,
+		    int64_t cols, bool required, engine_mat *out)
+{
+	const gguf_tensor *t;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	t = find_tensor(L, name, required, &rc);
+	if (!t)
+		return rc;
+	if ((rc = check_type(L, t)))
+		return rc;
+	if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: tensor '%s' has shape [%lld, %lld, %lld], expected "
+				   "[%lld, %lld]", L->path, name, (long long)t->ne[0],
+				   (long long)t->ne[1], (long long)t->ne[2],
+				   (long long)cols, (long long)rows);
+	out->type = t->type;
+	out->ne0 = cols;
+	out->ne1 = rows;
+	out->row_bytes = engine_row_size(t->type, cols);
+	out->data = t->data;
+	L->m->n_params += (uint64_t)(rows * cols);
+	return 0;
+}
+
+/* A 1-D tensor of n elements, converted to an owned f32 copy (norms and
+ * biases are tiny, and a copy guarantees alignment and type). */
+static int load_vec(struct loader *L, const char *name, int64_t n,
+		    bool required, const float **out)
+{
+	engine_model *m = L->m;
+	const gguf_tensor *t;
+	float *v;
+	int rc = 0;
+
+	*out = NULL;
+	t = find_tensor(L, name, required, &rc);
+	if (!t)
+		return rc;
+	if ((rc = check_type(L, t)))
+		return rc;
+	if (t->ne[0] != n || t->n_dims != 1)
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: tensor '%s' has %lld elements in %u dims, expected a "
+				   "vector of %lld", L->path, name, (long long)t->ne[0],
+				   t->n_dims, (long long)n);
+	if (m->n_owned == m->cap_owned) {
+		int cap = m->cap_owned ? m->cap_owned * 2 : 64;
+		float **grown = realloc(m->owned, (size_t)cap * sizeof(*grown));
+
+		if (!grown)
+			return HEARTH_ENOMEM;
+		m->owned = grown;
+		m->cap_owned = cap;
+	}
+	v = malloc((size_t)n * sizeof(*v));
+	if (!v)
+		return HEARTH_ENOMEM;
+	engine_dequant_row(t->type, t->data, v, n);
+	m->owned[m->n_owned++] = v;
+	m->n_params += (uint64_t)n;
+	*out = v;
+	return 0;
+}
+
+static int load_layer(struct loader *L, int il, struct layer_w *w)
+{
+	const struct hparams *hp = &L->m->hp;
+	const struct arch_desc *a = L->m->arch;
+	int64_t nq = (int64_t)hp->n_head * hp->head_dim;
+	int64_t nkv = (int64_t)hp->n_head_kv * hp->head_dim;
+	char n[96];
+	int rc;
+
+#define T(suffix) (snprintf(n, sizeof(n), "blk.%d." suffix, il), n)
+	if ((rc = load_vec(L, T("attn_norm.weight"), hp->n_embd, true, &w->attn_norm)) ||
+	    (rc = load_mat(L, T("attn_q.weight"), nq, hp->n_embd, true, &w->wq)) ||
+	    (rc = load_mat(L, T("attn_k.weight"), nkv, hp->n_embd, true, &w->wk)) ||
+	    (rc = load_mat(L, T("attn_v.weight"), nkv, hp->n_embd, true, &w->wv)) ||
+	    (rc = load_mat(L, T("attn_output.weight"), hp->n_embd, nq, true, &w->wo)) ||
+	    (rc = load_vec(L, T("attn_q.bias"), nq, a->qkv_bias, &w->bq)) ||
+	    (rc = load_vec(L, T("attn_k.bias"), nkv, a->qkv_bias, &w->bk)) ||
+	    (rc = load_vec(L, T("attn_v.bias"), nkv, a->qkv_bias, &w->bv)) ||
+	    (rc = load_vec(L, T("attn_q_norm.weight"), hp->head_dim, a->qk_norm, &w->q_norm)) ||
+	    (rc = load_vec(L, T("attn_k_norm.weight"), hp->head_dim, a->qk_norm, &w->k_norm)) ||
+	    (rc = load_vec(L, T("ffn_norm.weight"), hp->n_embd, true, &w->ffn_norm)) ||
+	    (rc = load_mat(L, T("ffn_gate.weight"), hp->n_ff, hp->n_embd, true, &w->w_gate)) ||
+	    (rc = load_mat(L, T("ffn_up.weight"), hp->n_ff, hp->n_embd, true, &w->w_up)) ||
+	    (rc = load_mat(L, T("ffn_down.weight"), hp->n_embd, hp->n_ff, true, &w->w_down)))
+		return rc;
+#undef T
+	return 0;
+}
+
+/* The weight type used by most parameters, for reports. */
+static void find_main_type(engine_model *m)
+{
+	uint64_t count[GGML_T_COUNT] = { 0 }, i, best = 0;
+
+	for (i = 0; i < gguf_n_tensors(m->file); i++) {
+		const gguf_tensor *t = gguf_tensor_at(m->file, i);
+
+		m->weight_bytes += t->nbytes;
+		if (t->type < GGML_T_COUNT && t->n_dims == 2)
+			count[t->type] += (uint64_t)(t->ne[0] * t->ne[1]);
+	}
+	for (i = 0; i < GGML_T_COUNT; i++)
+		if (count[i] > best) {
+			best = count[i];
+			m->main_type = (uint32_t)i;
+		}
+}
+
+static int load_weights(struct loader *L)
+{
+	engine_model *m = L->m;
+	const struct hparams *hp = &m->hp;
+	const gguf_tensor *rf;
+	int il, rc;
+
+	if ((rc = load_mat(L, "token_embd.weight", hp->n_vocab, hp->n_embd, true,
+			   &m->tok_embd)) ||
+	    (rc = load_vec(L, "output_norm.weight", hp->n_embd, true, &m->output_norm)) ||
+	    (rc = load_mat(L, "output.weight", hp->n_vocab, hp->n_embd, false, &m->output)))
+		return rc;
+	if (!m->output.data)
+		m->output = m->tok_embd; /* tied embeddings */
+	rf = gguf_find_tensor(m->file, "rope_freqs.weight");
+	if (rf && (rc = load_vec(L, "rope_freqs.weight", hp->n_rot / 2, true,
+				 &m->rope_freqs)))
+		return rc;
+	m->layers = calloc((size_t)hp->n_layer, sizeof(*m->layers));
+	if (!m->layers)
+		return HEARTH_ENOMEM;
+	for (il = 0; il < hp->n_layer; il++)
+		if ((rc = load_layer(L, il, &m->layers[il])))
+			return rc;
+	find_main_type(m);
+	return 0;
+}
+
+static int load_arch(struct loader *L)
+{
+	gguf_str a;
+	size_t i;
+
+	if (!gguf_get_str(L->m->file, "general.architecture", &a))
+		return engine_errf(L->err, L->errlen, HEARTH_EFORMAT,
+				   "%s: missing key 'general.architecture'", L->path);
+	for (i = 0; i < sizeof(arch_table) / sizeof(arch_table[0]); i++)
+		if (gguf_str_eq(a, arch_table[i].name)) {
+			L->m->arch = &arch_table[i];
+			return 0;
+		}
+	return engine_errf(L->err, L->errlen, HEARTH_EUNSUPPORTED,
+			   "%s: architecture '%.*s' is not supported (llama, qwen2, qwen3)",
+			   L->path, (int)(a.len > 64 ? 64 : a.len), a.ptr);
+}
+
+int engine_model_load(const engine_model_params *p, engine_model **out,
+		      char *err, size_t errlen)
+{
+	struct loader L = { .err = err, .errlen = errlen };
+	engine_model *m;
+	gguf_str name;
+	int rc;
+
+	if (!out)
+		return HEARTH_EINVAL;
+	*out = NULL;
+	if (!p || !p->path)
+		return engine_errf(err, errlen, HEARTH_EINVAL, "no model path given");
+	L.path = p->path;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return HEARTH_ENOMEM;
+	L.m = m;
+	rc = gguf_open(p->path, &m->file, err, errlen);
+	if (rc)
+		goto out_free;
+	if (gguf_get_str(m->file, "general.name", &name))
+		snprintf(m->name, sizeof(m->name), "%.*s",
+			 (int)(name.len > 127 ? 127 : name.len), name.ptr);
+	rc = engine_vocab_load(m->file, &m->vocab, err, errlen);
+	if (rc)
+		goto out_free;
+	m->hp.n_vocab = engine_vocab_n(m->vocab);
+	if (p->vocab_only) {
+		*out = m;
+		return 0;
+	}
+	if ((rc = load_arch(&L)) || (rc = load_hparams(&L)) || (rc = load_weights(&L)))
+		goto out_free;
+	*out = m;
+	return 0;
+out_free:
+	engine_model_free(m);
+	return rc;
+}
+
+void engine_model_free(engine_model *m)
+{
+	int i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	free(m->layers);
+	engine_vocab_free(m->vocab);
+	gguf_close(m->file);
+	free(m);
+}
+
+void engine_model_get_info(const engine_model *m, engine_model_info *out)
+{
+	const struct hparams *hp = &m->hp;
+
+	memset(out, 0, sizeof(*out));
+	out->arch = m->arch ? m->arch->name : "";
+	out->name = m->name;
+	out->n_vocab = hp->n_vocab;
+	out->n_ctx_train = hp->n_ctx_train;
+	out->n_embd = hp->n_embd;
+	out->n_layer = hp->n_layer;
+	out->n_head = hp->n_head;
+	out->n_head_kv = hp->n_head_kv;
+	out->n_ff = hp->n_ff;
+	out->n_params = m->n_params;
+	out->weight_bytes = m->weight_bytes;
+	out->main_type = m->main_type;
+	out->main_type_name = engine_type_name(m->main_type);
+}
+
+/* ---------------------------------------------------------------------------
+ * Tokenizer and chat wrappers
+ */
+int32_t engine_token_bos(const engine_model *m) { return engine_vocab_bos(m->vocab); }
+int32_t engine_token_eos(const engine_model *m) { return engine_vocab_eos(m->vocab); }
+bool engine_add_bos(const engine_model *m) { return engine_vocab_add_bos(m->vocab); }
+
+bool engine_token_is_eog(const engine_model *m, int32_t tok)
+{
+	return engine_vocab_is_eog(m->vocab, tok);
+}
+
+const char *engine_token_text(const engine_model *m, int32_t tok)
+{
+	return engine_vocab_text(m->vocab, tok);
+}
+
+int engine_tokenize(const engine_model *m, const char *text, size_t len,
+		    bool add_bos, bool parse_special, int32_t *tokens, int n_max)
+{
+	if (!m || !text)
+		return HEARTH_EINVAL;
+	return engine_vocab_tokenize(m->vocab, text, len, add_bos, parse_special,
+				     tokens, n_max);
+}
+
+int engine_token_to_piece(const engine_model *m, int32_t tok, char *buf,
+			  size_t buf_len, bool render_special)
+{
+	return engine_vocab_piece(m->vocab, tok, buf, buf_len, render_special);
+}
+
+int engine_detokenize(const engine_model *m, const int32_t *tokens,
+		      int n_tokens, char *buf, size_t buf_len,
+		      bool render_special)
+{
+	return engine_vocab_detokenize(m->vocab, tokens, n_tokens, buf, buf_len,
+				       render_special);
+}
+
+engine_chat_format engine_chat_format_of(const engine_model *m)
+{
+	return engine_chat_detect(engine_vocab_chat_template(m->vocab),
+				  m->arch ? m->arch->name : NULL);
+}
+
+int engine_chat_format_parse(const char *name)
+{
+	static const char *const names[] = { "auto", "chatml", "llama3", "raw" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (name && !strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
+int engine_chat_render(const engine_model *m, engine_chat_format fmt,
+		       const engine_chat_msg *msgs, int n_msgs,
+		       const char *tools_json, bool add_assistant, char **out)
+{
+	int32_t bos = engine_vocab_bos(m->vocab);
+	char err[256];
+
+	if (fmt == ENGINE_CHAT_AUTO)
+		fmt = engine_chat_format_of(m);
+	return engine_chat_render_fmt(fmt, bos >= 0 ? engine_vocab_text(m->vocab, bos) : NULL,
+				      msgs, n_msgs, tools_json, add_assistant, out,
+				      err, sizeof(err));
+}

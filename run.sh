@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Hearth set-up: the README's two commands.
+#   ./run.sh [serve flags…]  install what is missing, build in build/, start `hearth serve`
+#   ./run.sh test            install, build with ASan+UBSan in build-test/, run every test;
+#                            the last line is "N passed, N failed, N skipped"
+set -uo pipefail
+cd "$(dirname "$0")" || exit 1
+
+PKGS=(build-essential meson ninja-build pkg-config
+      portaudio19-dev libsndfile1-dev libwebsockets-dev libopenblas-dev libopenblas0-pthread
+      libcjson-dev libpng-dev libjpeg-dev libsqlite3-dev libmosquitto-dev libsoxr-dev
+      libcmocka-dev python3 python3-numpy curl)
+
+step() { printf '==> %s\n' "$*"; }
+fail() { printf 'run.sh: step failed: %s\n' "$*" >&2; exit 1; }
+
+install_deps() {
+	local missing=() p
+	for p in "${PKGS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+			|| missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		step "dependencies: all ${#PKGS[@]} Debian packages present"
+		return 0
+	fi
+	step "installing Debian packages: ${missing[*]}"
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || fail "install packages (not root and no sudo): ${missing[*]}"
+		sudo="sudo"
+	fi
+	$sudo apt-get update -q >/dev/null || fail "apt-get update"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" >/dev/null || fail "apt-get install ${missing[*]}"
+}
+
+configure() { # dir, meson options…
+	local dir=$1; shift
+	if [ -f "$dir/build.ninja" ]; then
+		step "configure $dir (reconfigure)"
+		meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1 \
+			|| { cat "$dir.setup.log"; fail "meson setup $dir"; }
+	else
+		step "configure $dir"
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 \
+			|| { cat "$dir.setup.log"; fail "meson setup $dir"; }
+	fi
+	rm -f "$dir.setup.log"
+	step "build $dir"
+	ninja -C "$dir" || fail "build ($dir)"
+}
+
+run_tests() {
+	local log=build-test/meson-logs/testlog.txt rc ok fail skip
+	step "test (meson test in build-test/, ASan+UBSan)"
+	meson test -C build-test --print-errorlogs --num-processes 2 "$@"
+	rc=$?
+	# meson's own summary is the source of truth for the counts
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	local xfail xpass tout
+	xpass=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	tout=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	xfail=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	ok=$(( ${ok:-0} + ${xfail:-0} ))
+	fail=$(( ${fail:-0} + ${xpass:-0} + ${tout:-0} ))
+	[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
+	echo "${ok} passed, ${fail} failed, ${skip:-0} skipped"
+	return $rc
+}
+
+case "${1:-serve}" in
+test)
+	shift
+	install_deps
+	configure build-test -Dsanitize=true -Dbuildtype=debugoptimized
+	run_tests "$@" || exit 1
+	;;
+*)
+	[ "${1:-}" = serve ] && shift
+	install_deps
+	configure build -Dbuildtype=release
+	step "start: build/app/hearth serve $*"
+	exec build/app/hearth serve "$@"
+	;;
+esac

@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""make_test_model.py — small random-weight GGUF models and their expected
+outputs, for tests/engine/test_forward.c.
+
+Each model: n_embd 256, 2 layers, 4 query heads / 2 KV heads (GQA), FFN 512,
+a synthetic GPT-2-style byte-level BPE vocabulary of 320 tokens (256 byte
+tokens, BPE merges learnt from a built-in paragraph, and the control tokens
+<|endoftext|> <|im_start|> <|im_end|>), weights N(0, 0.08) stored as one
+weight type (F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K; 256 is a multiple of every
+block size) and norm weights and biases in F32 as llama.cpp's converters keep
+them. qwen3 models use head_dim 128 (attention.key_length) so that
+n_head * head_dim != n_embd, as in real Qwen3 files.
+
+Next to MODEL.gguf it writes MODEL.ref, the reference outputs computed by
+scripts/reference.py on the weights as they were WRITTEN (quantized types are
+dequantized first), so the only differences left for the engine are
+arithmetic ones.
+
+MODEL.ref layout (little-endian, no padding):
+    char    magic[8]    "HEARTHRF"
+    u32     version     1
+    u32     n_vocab, n_embd, n_prompt (64), n_gen (16), n_refs (2)
+    i32     prompt[n_prompt]       random token ids
+    i32     gen[n_gen]             greedy continuation of the prompt
+    f32     logits[n_refs][n_prompt + n_gen][n_vocab]
+                rows 0..n_prompt-1: logits at each prompt position (the
+                prompt evaluated as one batch); row n_prompt + i: logits
+                after evaluating gen[i] (so argmax(row n_prompt-1) = gen[0],
+                argmax(row n_prompt + i) = gen[i+1])
+                ref 0: numerics "exact" (float64 math)
+                ref 1: numerics "llamacpp" (activations rounded to each
+                       weight type's dot-product type, F16 KV cache)
+    f32     embd[n_prompt][n_embd] dequantized token_embd rows of the prompt
+Seeds are fixed, so the files are the same on every run. The greedy tokens
+are chosen with a margin: at every argmax the best logit beats the second by
+at least GREEDY_MARGIN of the logit range, under both numerics, so an engine
+within the test's tolerance cannot pick a different token.
+
+Usage:
+    make_test_model.py --arch llama --type Q4_K --out DIR/llama-Q4_K
+    make_test_model.py --all --out-dir DIR     every case of test_forward.c
+"""
+
+import argparse
+import os
+import re
+import struct
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference  # noqa: E402
+
+ARCHS = ("llama", "qwen2", "qwen3")
+TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K")
+N_PROMPT = 64
+N_GEN = 16
+GREEDY_MARGIN = 5e-3   # 5x the test's 1e-3 tolerance
+WEIGHT_STD = 0.08      # logits come out with std ~1.5: healthy softmax range
+REF_MAGIC = b"HEARTHRF"
+REF_VERSION = 1
+
+# GGUF general.file_type (llama_ftype) for a model stored in one type.
+FILE_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K": 15,
+             "Q5_K": 17, "Q6_K": 18, "BF16": 32}
+
+
+# ---------------------------------------------------------------------------
+# Synthetic byte-level BPE vocabulary.
+
+_TRAIN_TEXT = (
+    "The kitchen lights are on and the door is locked. Set a timer for ten "
+    "minutes, then remind me to take the bread out of the oven. What is the "
+    "weather like tomorrow morning? Turn the heating down to nineteen "
+    "degrees in the living room. Add milk, eggs and butter to the shopping "
+    "list. Play the news on the speaker in the bedroom. It is twenty past "
+    "seven in the evening and the house is quiet. The thermostat reads "
+    "twenty one degrees; the windows in the hallway are closed."
+)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table: printable Latin-1 bytes map
+    to themselves, the others to U+0100 upwards in byte order."""
+    bs = (list(range(ord("!"), ord("~") + 1)) +
+          list(range(ord("\u00a1"), ord("\u00ac") + 1)) +
+          list(range(ord("\u00ae"), ord("\u00ff") + 1)))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def make_vocab(n_vocab=320):
+    """tokens, token_type, merges, and the ids of the control tokens."""
+    b2u = bytes_to_unicode()
+    tokens = [b2u[b] for b in range(256)]
+    words = {}
+    for w in re.findall(r" ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+",
+                        _TRAIN_TEXT):
+        key = tuple(b2u[b] for b in w.encode("utf-8"))
+        words[key] = words.get(key, 0) + 1
+    controls = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    merges = []
+    have = set(tokens)
+    while len(tokens) + len(controls) < n_vocab:
+        pairs = {}
+        for w, c in words.items():
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            raise RuntimeError("training text too short for %d tokens"
+                               % n_vocab)
+        # most frequent pair; ties broken by the pair itself (determinism)
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append("%s %s" % best)
+        if best[0] + best[1] not in have:
+            tokens.append(best[0] + best[1])
+            have.add(best[0] + best[1])
+        words = {_merge_word(w, best): c for w, c in words.items()}
+    ids = {}
+    for t in controls:
+        ids[t] = len(tokens)
+        tokens.append(t)
+    types = [1] * (len(tokens) - len(controls)) + [3] * len(controls)
+    return tokens, types, merges, ids
+
+
+def _merge_word(w, pair):
+    out, i = [], 0
+    while i < len(w):
+        if i + 1 < len(w) and (w[i], w[i + 1]) == pair:
+            out.append(w[i] + w[i + 1])
+            i += 2
+        else:
+            out.append(w[i])
+            i += 1
+    return tuple(out)
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n'"
+    " + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+# ---------------------------------------------------------------------------
+# Weights.
+
+def encode(type_name, a):
+    """(raw bytes as stored, float64 array as an engine reads it back)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if type_name == "F32":
+        return a.tobytes(), a.astype(np.float64)
+    if type_name == "F16":
+        h = a.astype("<f2")
+        return h.tobytes(), h.astype(np.float64)
+    if type_name == "BF16":
+        # round to nearest even, as ggml's fp32 -> bf16 does
+        u = a.view(np.uint32).astype(np.uint64)
+        h = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF).astype("<u2")
+        back = (h.astype(np.uint32) << 16).view(np.float32)
+        return h.tobytes(), back.astype(np.float64)
+    import quants  # scripts/quants.py
+    raw = quants.quantize(type_name, a.reshape(-1, a.shape[-1]))
+    back = quants.dequantize(type_name, raw, a.shape)
+    return bytes(raw), np.asarray(back, dtype=np.float64).reshape(a.shape)
+
+
+class Spec:
+    """What one test model looks like."""
+
+    def __init__(self, arch, wtype, tied=False, rope_freqs=False,
+                 rope_linear=0.0, seed=0):
+        self.arch, self.wtype, self.tied = arch, wtype, tied
+        self.rope_freqs, self.rope_linear, self.seed = (rope_freqs,
+                                                        rope_linear, seed)
+        self.n_embd, self.n_layer, self.n_ff = 256, 2, 512
+        self.n_head, self.n_head_kv = 4, 2
+        self.head_dim = 128 if arch == "qwen3" else self.n_embd // self.n_head
+        self.n_ctx_train = 256
+        self.eps = 1e-6 if arch != "llama" else 1e-5
+        # qwen2/qwen3 files carry freq_base 1e6; llama the default 1e4
+        self.rope_base = 10000.0 if arch == "llama" else 1000000.0
+
+
+def make_weights(spec, n_vocab):
+    """name -> (numpy shape, type name, raw bytes, float64 as read back)."""
+    rng = np.random.default_rng(spec.seed)
+    out = {}
+
+    def add(name, shape, wtype, std, mean=0.0):
+        a = rng.normal(mean, std, shape).astype(np.float32)
+        raw, back = encode(wtype, a)
+        out[name] = (shape, wtype, raw, back)
+
+    e, hd, wt = spec.n_embd, spec.head_dim, spec.wtype
+    add("token_embd.weight", (n_vocab, e), wt, WEIGHT_STD)
+    add("output_norm.weight", (e,), "F32", 0.1, 1.0)
+    if not spec.tied:
+        add("output.weight", (n_vocab, e), wt, WEIGHT_STD)
+    if spec.rope_freqs:
+        # Llama 3 style: low frequencies stretched by up to 8x
+        ff = np.linspace(1.0, 8.0, hd // 2).astype(np.float32)
+        out["rope_freqs.weight"] = ((hd // 2,), "F32", ff.tobytes(),
+                                    ff.astype(np.float64))
+    for il in range(spec.n_layer):
+        p = "blk.%d." % il
+        add(p + "attn_norm.weight", (e,), "F32", 0.1, 1.0)
+        add(p + "attn_q.weight", (spec.n_head * hd, e), wt, WEIGHT_STD)
+        add(p + "attn_k.weight", (spec.n_head_kv * hd, e), wt, WEIGHT_STD)
+        add(p + "attn_v.weight", (spec.n_head_kv * hd, e), wt, WEIGHT_STD)
+        if spec.arch == "qwen2":
+            add(p + "attn_q.bias", (spec.n_head * hd,), "F32", 0.1)
+            add(p + "attn_k.bias", (spec.n_head_kv * hd,), "F32", 0.1)
+            add(p + "attn_v.bias", (spec.n_head_kv * hd,), "F32", 0.1)
+        if spec.arch == "qwen3":
+            add(p + "attn_q_norm.weight", (hd,), "F32", 0.1, 1.0)
+            add(p + "attn_k_norm.weight", (hd,), "F32", 0.1, 1.0)
+        add(p + "attn_output.weight", (e, spec.n_head * hd), wt, WEIGHT_STD)
+        add(p + "ffn_norm.weight", (e,), "F32", 0.1, 1.0)
+        add(p + "ffn_gate.weight", (spec.n_ff, e), wt, WEIGHT_STD)
+        add(p + "ffn_up.weight", (spec.n_ff, e), wt, WEIGHT_STD)
+        add(p + "ffn_down.weight", (e, spec.n_ff), wt, WEIGHT_STD)
+    return out
+
+
+def make_metadata(spec, vocab):
+    """[(key, value, gguf value type)] in the order llama.cpp writes them."""
+    import gguf_reader as gr
+    tokens, ttypes, merges, ids = vocab
+    a = spec.arch
+    kv = [
+        ("general.architecture", a, gr.VT_STRING),
+        ("general.name", "hearth-test-%s-%s" % (a, spec.wtype), gr.VT_STRING),
+        ("general.file_type", FILE_TYPE[spec.wtype], gr.VT_UINT32),
+        (a + ".context_length", spec.n_ctx_train, gr.VT_UINT32),
+        (a + ".embedding_length", spec.n_embd, gr.VT_UINT32),
+        (a + ".block_count", spec.n_layer, gr.VT_UINT32),
+        (a + ".feed_forward_length", spec.n_ff, gr.VT_UINT32),
+        (a + ".attention.head_count", spec.n_head, gr.VT_UINT32),
+        (a + ".attention.head_count_kv", spec.n_head_kv, gr.VT_UINT32),
+        (a + ".attention.layer_norm_rms_epsilon", spec.eps, gr.VT_FLOAT32),
+        (a + ".rope.freq_base", spec.rope_base, gr.VT_FLOAT32),
+    ]
+    if spec.arch == "qwen3":
+        kv += [(a + ".attention.key_length", spec.head_dim, gr.VT_UINT32),
+               (a + ".attention.value_length", spec.head_dim, gr.VT_UINT32)]
+    if spec.arch == "llama":
+        kv += [(a + ".rope.dimension_count", spec.head_dim, gr.VT_UINT32),
+               (a + ".vocab_size", len(tokens), gr.VT_UINT32)]
+    if spec.rope_linear:
+        kv += [(a + ".rope.scaling.type", "linear", gr.VT_STRING),
+               (a + ".rope.scaling.factor", spec.rope_linear, gr.VT_FLOAT32)]
+    kv += [
+        ("tokenizer.ggml.model", "gpt2", gr.VT_STRING),
+        ("tokenizer.ggml.pre", "qwen2", gr.VT_STRING),
+        ("tokenizer.ggml.tokens", tokens, (gr.VT_ARRAY, gr.VT_STRING)),
+        ("tokenizer.ggml.token_type", ttypes, (gr.VT_ARRAY, gr.VT_INT32)),
+        ("tokenizer.ggml.merges", merges, (gr.VT_ARRAY, gr.VT_STRING)),
+        ("tokenizer.ggml.eos_token_id", ids["<|im_end|>"], gr.VT_UINT32),
+        ("tokenizer.ggml.padding_token_id", ids["<|endoftext|>"],
+         gr.VT_UINT32),
+        ("tokenizer.ggml.bos_token_id", ids["<|endoftext|>"], gr.VT_UINT32),
+        ("tokenizer.ggml.add_bos_token", False, gr.VT_BOOL),
+        ("tokenizer.chat_template", CHAT_TEMPLATE, gr.VT_STRING),
+    ]
+    return kv
+
+
+# ---------------------------------------------------------------------------
+# GGUF output, through scripts/gguf_writer.py.
+
+def write_gguf(path, kv, weights):
+    import gguf_writer
+    w = gguf_writer.GGUFWriter(path)
+    for key, value, vt in kv:
+        w.add_kv(key, value, vt)
+    for name, (shape, wtype, raw, _) in weights.items():
+        w.add_tensor_raw(name, shape, wtype, raw)
+    w.write()
+
+
+# ---------------------------------------------------------------------------
+# Reference outputs.
+
+def _margin_ok(row):
+    top2 = np.partition(row, -2)[-2:]
+    return top2[1] - top2[0] >= GREEDY_MARGIN * (row.max() - row.min())
+
+
+def greedy_with_margin(models, prompt):
+    """Greedy tokens and per-numerics logits (n_prompt + N_GEN, n_vocab), or
+    None when some argmax is too close to call (under any numerics)."""
+    exact = models[0]
+    cache = exact.new_cache()
+    rows = [exact.forward(prompt, cache)]
+    gen = []
+    for _ in range(N_GEN):
+        last = rows[-1][-1]
+        if not _margin_ok(last):
+            return None
+        gen.append(int(np.argmax(last)))
+        rows.append(exact.forward([gen[-1]], cache))
+    if not _margin_ok(rows[-1][-1]):
+        return None
+    logits = [np.concatenate(rows)]
+    for m in models[1:]:
+        lg = m.teacher_forced(prompt, gen)
+        decisions = lg[N_PROMPT - 1:]
+        for i, row in enumerate(decisions):
+            want = gen[i] if i < N_GEN else int(np.argmax(logits[0][-1]))
+            if int(np.argmax(row)) != want or not _margin_ok(row):
+                return None
+        logits.append(lg)
+    return gen, logits
+
+
+def write_ref(path, prompt, gen, logits, embd):
+    n_vocab = logits[0].shape[1]
+    with open(path, "wb") as f:
+        f.write(REF_MAGIC)
+        f.write(struct.pack("<6I", REF_VERSION, n_vocab, embd.shape[1],
+                            len(prompt), len(gen), len(logits)))
+        f.write(np.asarray(prompt, dtype="<i4").tobytes())
+        f.write(np.asarray(gen, dtype="<i4").tobytes())
+        for lg in logits:
+            f.write(np.asarray(lg, dtype="<f4").tobytes())
+        f.write(np.asarray(embd, dtype="<f4").tobytes())
+
+
+def build(spec, out_prefix):
+    """Write out_prefix.gguf and out_prefix.ref; returns a summary line."""
+    vocab = make_vocab()
+    n_vocab = len(vocab[0])
+    weights = make_weights(spec, n_vocab)
+    kv = make_metadata(spec, vocab)
+    write_gguf(out_prefix + ".gguf", kv, weights)
+    # The reference reads the file back: what is tested is what was written.
+    exact = reference.Model.load(out_prefix + ".gguf")
+    for name, (_, _, _, back) in weights.items():
+        if not np.array_equal(exact.w[name], back):
+            raise RuntimeError("%s: %s reads back differently from what was "
+                               "encoded" % (out_prefix, name))
+    models = [exact, exact.with_numerics("llamacpp")]
+    rng = np.random.default_rng(spec.seed + 7919)
+    for attempt in range(200):
+        prompt = [int(t) for t in rng.integers(0, n_vocab, N_PROMPT)]
+        res = greedy_with_margin(models, prompt)
+        if res is not None:
+            break
+    else:
+        raise RuntimeError("%s: no prompt with clear greedy margins"
+                           % out_prefix)
+    gen, logits = res
+    write_ref(out_prefix + ".ref", prompt, gen, logits, exact.embed(prompt))
+    lg = logits[0]
+    diff = np.abs(logits[1] - lg).max(axis=1) / (lg.max(axis=1) -
+                                                 lg.min(axis=1))
+    return ("%-24s vocab %d, logit range %.2f..%.2f, llamacpp-vs-exact "
+            "%.1e of range, prompt tries %d, greedy %s" % (
+                os.path.basename(out_prefix), n_vocab, lg.min(), lg.max(),
+                diff.max(), attempt + 1, " ".join(map(str, gen))))
+
+
+def all_specs():
+    """(name, Spec) of every model test_forward.c uses. Tied and separate
+    output alternate so both occur for every architecture."""
+    out = []
+    for ia, arch in enumerate(ARCHS):
+        for it, t in enumerate(TYPES):
+            out.append(("%s-%s" % (arch, t),
+                        Spec(arch, t, tied=(ia + it) % 2 == 1,
+                             seed=1000 + 100 * ia + it)))
+    out.append(("llama-ropefreqs-F32",
+                Spec("llama", "F32", rope_freqs=True, seed=2001)))
+    out.append(("llama-ropelinear-F32",
+                Spec("llama", "F32", rope_linear=4.0, seed=2002)))
+    return out
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", choices=ARCHS)
+    ap.add_argument("--type", choices=TYPES)
+    ap.add_argument("--tied", action="store_true",
+                    help="no output.weight: the output is token_embd")
+    ap.add_argument("--rope-freqs", action="store_true",
+                    help="add a Llama-3-style rope_freqs.weight")
+    ap.add_argument("--rope-linear", type=float, default=0.0,
+                    help="linear RoPE scaling factor")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", help="output prefix (writes .gguf and .ref)")
+    ap.add_argument("--all", action="store_true",
+                    help="write every test_forward.c model into --out-dir")
+    ap.add_argument("--out-dir")
+    ap.add_argument("--only", help="with --all: comma-separated names")
+    a = ap.parse_args(argv[1:])
+    if a.all:
+        if not a.out_dir:
+            ap.error("--all needs --out-dir")
+        os.makedirs(a.out_dir, exist_ok=True)
+        only = set(a.only.split(",")) if a.only else None
+        t0 = time.time()
+        for name, spec in all_specs():
+            if only is None or name in only:
+                print(build(spec, os.path.join(a.out_dir, name)), flush=True)
+        print("generated in %.1f s" % (time.time() - t0))
+        return 0
+    if not (a.arch and a.type and a.out):
+        ap.error("--arch, --type and --out are required (or --all)")
+    spec = Spec(a.arch, a.type, a.tied, a.rope_freqs, a.rope_linear, a.seed)
+    print(build(spec, a.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
