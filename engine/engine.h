@@ -185,6 +185,22 @@ int engine_chat_render(const engine_model *m, engine_chat_format fmt,
  */
 typedef struct engine_context engine_context;
 
+/*
+ * Prefix cache: KV blocks of 32 tokens shared by the contexts of one model,
+ * keyed by a hash of the whole history before and within the block, so a
+ * new session (or a new HTTP request) whose prompt starts like an earlier
+ * one — the system prompt and tool schemas — skips that prefill. Any thread
+ * may use it (internally locked). Entries are evicted least-recently-used
+ * beyond max_bytes.
+ */
+typedef struct engine_prefix_cache engine_prefix_cache;
+
+int engine_prefix_cache_new(const engine_model *m, size_t max_bytes,
+			    engine_prefix_cache **out);
+void engine_prefix_cache_free(engine_prefix_cache *pc); /* NULL-safe */
+void engine_prefix_cache_stats(engine_prefix_cache *pc, uint64_t *hit_blocks,
+			       uint64_t *stored_blocks, size_t *bytes);
+
 /* Polled between layers/batches; return true to stop the current call. */
 typedef bool (*engine_abort_cb)(void *user_data);
 
@@ -198,6 +214,8 @@ typedef struct engine_context_params {
 			       oldest half of the rest (context shift) */
 	engine_abort_cb abort_cb;
 	void *abort_user_data;
+	engine_prefix_cache *prefix_cache; /* shared, or NULL; must outlive
+					      the context */
 } engine_context_params;
 
 engine_context_params engine_context_default_params(void);
@@ -226,6 +244,18 @@ int engine_eval(engine_context *c, const int32_t *tokens, int n_tokens);
 /* As engine_eval, but the inputs are embedding vectors (n_tokens, n_embd)
  * f32 row-major, e.g. from an image or audio encoder. */
 int engine_eval_embd(engine_context *c, const float *embd, int n_tokens);
+
+/* How many tokens of the last engine_eval came from the prefix cache. */
+int engine_last_cached(const engine_context *c);
+
+/*
+ * Continuous batching: evaluate one token for each of n contexts (distinct,
+ * same model) in one forward pass, so the weights are read once for all of
+ * them. ctxs[0] lends its scratch: n ≤ its n_batch and every context's
+ * n_ctx ≤ its n_ctx. Afterwards engine_logits(ctxs[i]) is row i's logits.
+ * Returns 0 or a negative code (no context is changed on EINVAL).
+ */
+int engine_eval_multi(engine_context *const *ctxs, const int32_t *tokens, int n);
 
 /* Logits of the last evaluated position: (n_vocab) f32, borrowed until the
  * next eval on this context. NULL before the first eval. */

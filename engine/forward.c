@@ -14,41 +14,12 @@
  * Threading: a context belongs to one thread; the matmuls and attention
  * fan out over the context's thread pool.
  */
-#include "model_int.h"
+#include "context_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-struct engine_context {
-	const engine_model *m;
-	engine_context_params p;
-	engine_threadpool *tp;
-	int n_ctx;
-	int n_past;
-	int32_t *hist;       /* (n_ctx) tokens held, -1 for embedding inputs */
-
-	/* KV cache, F16, per layer: (n_ctx, n_head_kv*head_dim) */
-	ggml_half *k_cache;  /* (n_layer, n_ctx, n_kv_dim) */
-	ggml_half *v_cache;  /* (n_layer, n_ctx, n_kv_dim) */
-
-	/* scratch, sized for n_batch tokens */
-	float *x;            /* (n_batch, n_embd) residual stream */
-	float *xn;           /* (n_batch, n_embd) normed input */
-	float *q;            /* (n_batch, n_head*head_dim) */
-	float *k;            /* (n_batch, n_kv_dim) */
-	float *v;            /* (n_batch, n_kv_dim) */
-	float *att;          /* (n_batch, n_head*head_dim) attention output */
-	float *gate;         /* (n_batch, n_ff) */
-	float *up;           /* (n_batch, n_ff) */
-	float *scores;       /* (n_threads, n_ctx) one score row per worker */
-	float *logits;       /* (n_ctx if logits_all else 1, n_vocab) */
-	int n_logits;        /* rows of logits valid after the last eval */
-	void *mm_scratch;    /* engine_matmul activation scratch */
-	char err[ENGINE_ERRLEN];
-};
 
 engine_context_params engine_context_default_params(void)
 {
@@ -60,6 +31,7 @@ engine_context_params engine_context_default_params(void)
 		.n_keep_on_shift = 0,
 		.abort_cb = NULL,
 		.abort_user_data = NULL,
+		.prefix_cache = NULL,
 	};
 	return p;
 }
@@ -95,7 +67,7 @@ static int ctx_alloc(engine_context *c)
 	size_t nb = (size_t)c->p.n_batch, nq = (size_t)hp->n_head * (size_t)hp->head_dim;
 	size_t kvd = (size_t)kv_dim(c->m), cache = (size_t)hp->n_layer * (size_t)c->n_ctx * kvd;
 	/* logits_all keeps every position a call evaluates (tests, scoring) */
-	size_t n_logit_rows = c->p.logits_all ? (size_t)c->n_ctx : 1;
+	size_t n_logit_rows = c->p.logits_all ? (size_t)c->n_ctx : nb;
 
 	c->hist = malloc((size_t)c->n_ctx * sizeof(*c->hist));
 	c->k_cache = malloc(cache * sizeof(ggml_half));
@@ -112,7 +84,10 @@ static int ctx_alloc(engine_context *c)
 			   sizeof(float));
 	c->logits = malloc(n_logit_rows * (size_t)hp->n_vocab * sizeof(float));
 	c->mm_scratch = malloc(max_mm_scratch(c->m, c->p.n_batch) + 64);
-	if (!c->hist || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q ||
+	c->seq = malloc(nb * sizeof(*c->seq));
+	c->pos = malloc(nb * sizeof(*c->pos));
+	c->block_hash = malloc(((size_t)c->n_ctx / PREFIX_BLOCK + 1) * sizeof(*c->block_hash));
+	if (!c->seq || !c->pos || !c->block_hash || !c->hist || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q ||
 	    !c->k || !c->v || !c->att || !c->gate || !c->up || !c->scores ||
 	    !c->logits || !c->mm_scratch)
 		return HEARTH_ENOMEM;
@@ -169,6 +144,9 @@ void engine_context_free(engine_context *c)
 	free(c->scores);
 	free(c->logits);
 	free(c->mm_scratch);
+	free(c->seq);
+	free(c->pos);
+	free(c->block_hash);
 	free(c);
 }
 
@@ -197,6 +175,10 @@ int engine_kv_truncate(engine_context *c, int n_keep)
 	if (!c || n_keep < 0 || n_keep > c->n_past)
 		return HEARTH_EINVAL;
 	c->n_past = n_keep;
+	if (c->n_hashed > n_keep / PREFIX_BLOCK)
+		c->n_hashed = n_keep / PREFIX_BLOCK;
+	if (n_keep == 0)
+		c->shifted = false;
 	return 0;
 }
 
@@ -248,29 +230,35 @@ static float silu(float x)
 }
 
 /* ---------------------------------------------------------------------------
- * Attention: one task per (token, head) pair, spread over the workers.
+ * A tile: up to n_batch rows, each row a token of some context at some
+ * position. One context's prefill fills every row from itself; batched
+ * decode puts one row per session. ws is the context whose scratch is used.
  */
-struct attn_job {
-	engine_context *c;
-	int layer;
-	int n_tok;
-	int pos0;
+struct tile {
+	engine_context *ws;
+	int n;
 };
 
-static void attend_one(engine_context *c, int layer, int t, int h, int pos0,
-		       float *sc)
+/* Attention: one task per (row, head) pair, spread over the workers. */
+struct attn_job {
+	struct tile *tl;
+	int layer;
+};
+
+static void attend_one(engine_context *ws, int layer, int t, int h, float *sc)
 {
-	const struct hparams *hp = &c->m->hp;
-	int hd = hp->head_dim, kvd = kv_dim(c->m), n_kv = pos0 + t + 1;
+	const engine_context *kc = ws->seq[t];
+	const struct hparams *hp = &ws->m->hp;
+	int hd = hp->head_dim, kvd = kv_dim(ws->m), n_kv = ws->pos[t] + 1;
 	int kvh = h / (hp->n_head / hp->n_head_kv), j, d;
-	const float *q = c->q + ((size_t)t * hp->n_head + h) * hd;
-	size_t base = (size_t)layer * c->n_ctx * kvd + (size_t)kvh * hd;
-	float *o = c->att + ((size_t)t * hp->n_head + h) * hd;
+	const float *q = ws->q + ((size_t)t * hp->n_head + h) * hd;
+	size_t base = (size_t)layer * kc->n_ctx * kvd + (size_t)kvh * hd;
+	float *o = ws->att + ((size_t)t * hp->n_head + h) * hd;
 	float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
 	double sum = 0.0;
 
 	for (j = 0; j < n_kv; j++) {
-		const ggml_half *k = c->k_cache + base + (size_t)j * kvd;
+		const ggml_half *k = kc->k_cache + base + (size_t)j * kvd;
 		float s = 0.0f;
 
 		for (d = 0; d < hd; d++)
@@ -285,7 +273,7 @@ static void attend_one(engine_context *c, int layer, int t, int h, int pos0,
 	}
 	memset(o, 0, (size_t)hd * sizeof(*o));
 	for (j = 0; j < n_kv; j++) {
-		const ggml_half *v = c->v_cache + base + (size_t)j * kvd;
+		const ggml_half *v = kc->v_cache + base + (size_t)j * kvd;
 		float w = (float)(sc[j] / sum);
 
 		for (d = 0; d < hd; d++)
@@ -296,12 +284,13 @@ static void attend_one(engine_context *c, int layer, int t, int h, int pos0,
 static void attn_worker(int ith, int nth, void *arg)
 {
 	struct attn_job *job = arg;
-	engine_context *c = job->c;
-	int n_head = c->m->hp.n_head, total = job->n_tok * n_head, i;
-	float *sc = c->scores + (size_t)ith * c->n_ctx;
+	engine_context *ws = job->tl->ws;
+	int n_head = ws->m->hp.n_head, total = job->tl->n * n_head, i;
+	/* the score row must hold the longest history in the tile */
+	float *sc = ws->scores + (size_t)ith * ws->n_ctx;
 
 	for (i = ith; i < total; i += nth)
-		attend_one(c, job->layer, i / n_head, i % n_head, job->pos0, sc);
+		attend_one(ws, job->layer, i / n_head, i % n_head, sc);
 }
 
 /* ---------------------------------------------------------------------------
@@ -318,44 +307,46 @@ static void add_bias(float *y, const float *b, int n_tok, int n)
 			y[(size_t)t * n + i] += b[i];
 }
 
-/* QK-norm (per head) and RoPE on this tile's q and k, then store k and v
- * into the cache at positions pos0… */
-static void qk_prepare(engine_context *c, const struct layer_w *w, int layer,
-		       int n_tok, int pos0)
+/* QK-norm (per head) and RoPE on the tile's q and k, then store k and v
+ * into each row's own cache at its position. */
+static void qk_prepare(struct tile *tl, const struct layer_w *w, int layer)
 {
-	const struct hparams *hp = &c->m->hp;
-	int hd = hp->head_dim, kvd = kv_dim(c->m), t, h, d;
+	engine_context *ws = tl->ws;
+	const struct hparams *hp = &ws->m->hp;
+	int hd = hp->head_dim, kvd = kv_dim(ws->m), t, h, d;
 
-	for (t = 0; t < n_tok; t++) {
-		float *q = c->q + (size_t)t * hp->n_head * hd;
-		float *k = c->k + (size_t)t * kvd;
-		float *v = c->v + (size_t)t * kvd;
-		size_t off = ((size_t)layer * c->n_ctx + (size_t)(pos0 + t)) * kvd;
+	for (t = 0; t < tl->n; t++) {
+		engine_context *kc = ws->seq[t];
+		float *q = ws->q + (size_t)t * hp->n_head * hd;
+		float *k = ws->k + (size_t)t * kvd;
+		float *v = ws->v + (size_t)t * kvd;
+		size_t off = ((size_t)layer * kc->n_ctx + (size_t)ws->pos[t]) * kvd;
 
 		for (h = 0; h < hp->n_head; h++) {
 			if (w->q_norm)
 				rmsnorm(q + h * hd, q + h * hd, w->q_norm, hd, hp->eps);
-			rope(c->m, q + h * hd, pos0 + t);
+			rope(ws->m, q + h * hd, ws->pos[t]);
 		}
 		for (h = 0; h < hp->n_head_kv; h++) {
 			if (w->k_norm)
 				rmsnorm(k + h * hd, k + h * hd, w->k_norm, hd, hp->eps);
-			rope(c->m, k + h * hd, pos0 + t);
+			rope(ws->m, k + h * hd, ws->pos[t]);
 		}
 		for (d = 0; d < kvd; d++) {
-			c->k_cache[off + d] = engine_fp32_to_fp16(k[d]);
-			c->v_cache[off + d] = engine_fp32_to_fp16(v[d]);
+			kc->k_cache[off + d] = engine_fp32_to_fp16(k[d]);
+			kc->v_cache[off + d] = engine_fp32_to_fp16(v[d]);
 		}
 	}
 }
 
-static void attention_block(engine_context *c, int il, int n_tok, int pos0)
+static void attention_block(struct tile *tl, int il)
 {
+	engine_context *c = tl->ws;
 	const struct hparams *hp = &c->m->hp;
 	const struct layer_w *w = &c->m->layers[il];
-	int n_embd = hp->n_embd, nq = hp->n_head * hp->head_dim, kvd = kv_dim(c->m);
-	struct attn_job job = { c, il, n_tok, pos0 };
-	int t, i;
+	int n_tok = tl->n, n_embd = hp->n_embd, nq = hp->n_head * hp->head_dim;
+	int kvd = kv_dim(c->m), t, i;
+	struct attn_job job = { tl, il };
 
 	for (t = 0; t < n_tok; t++)
 		rmsnorm(c->xn + (size_t)t * n_embd, c->x + (size_t)t * n_embd,
@@ -366,7 +357,7 @@ static void attention_block(engine_context *c, int il, int n_tok, int pos0)
 	add_bias(c->q, w->bq, n_tok, nq);
 	add_bias(c->k, w->bk, n_tok, kvd);
 	add_bias(c->v, w->bv, n_tok, kvd);
-	qk_prepare(c, w, il, n_tok, pos0);
+	qk_prepare(tl, w, il);
 	engine_threadpool_run(c->tp, attn_worker, &job);
 	/* the output projection goes through xn (free now) to add the residual */
 	engine_matmul(c->tp, &w->wo, c->att, n_tok, c->xn, c->mm_scratch);
@@ -374,11 +365,12 @@ static void attention_block(engine_context *c, int il, int n_tok, int pos0)
 		c->x[i] += c->xn[i];
 }
 
-static void ffn_block(engine_context *c, int il, int n_tok)
+static void ffn_block(struct tile *tl, int il)
 {
+	engine_context *c = tl->ws;
 	const struct hparams *hp = &c->m->hp;
 	const struct layer_w *w = &c->m->layers[il];
-	int n_embd = hp->n_embd, t;
+	int n_tok = tl->n, n_embd = hp->n_embd, t;
 	size_t i, n_ff_all = (size_t)n_tok * hp->n_ff;
 
 	for (t = 0; t < n_tok; t++)
@@ -393,29 +385,38 @@ static void ffn_block(engine_context *c, int il, int n_tok)
 		c->x[i] += c->xn[i];
 }
 
-/* Run one tile whose input embeddings are already in c->x. */
-static int forward_tile(engine_context *c, int n_tok)
+/*
+ * Run the layers over a tile whose input embeddings are in ws->x, then the
+ * output head for rows first…n-1 into logits (n - first rows).
+ */
+static int forward_tile(struct tile *tl, int first, float *logits)
 {
+	engine_context *c = tl->ws;
 	const struct hparams *hp = &c->m->hp;
-	int pos0 = c->n_past, il, t, first;
+	int il, t;
 
 	for (il = 0; il < hp->n_layer; il++) {
 		if (c->p.abort_cb && c->p.abort_cb(c->p.abort_user_data))
 			return HEARTH_ECANCELED;
-		attention_block(c, il, n_tok, pos0);
-		ffn_block(c, il, n_tok);
+		attention_block(tl, il);
+		ffn_block(tl, il);
 	}
 	/* only the rows whose logits are wanted go through the output matmul */
-	first = c->p.logits_all ? 0 : n_tok - 1;
-	for (t = first; t < n_tok; t++)
+	for (t = first; t < tl->n; t++)
 		rmsnorm(c->xn + (size_t)(t - first) * hp->n_embd,
 			c->x + (size_t)t * hp->n_embd, c->m->output_norm,
 			hp->n_embd, hp->eps);
-	engine_matmul(c->tp, &c->m->output, c->xn, n_tok - first,
-		      c->logits + (size_t)(c->p.logits_all ? c->n_logits : 0) * hp->n_vocab,
+	engine_matmul(c->tp, &c->m->output, c->xn, tl->n - first, logits,
 		      c->mm_scratch);
-	c->n_past += n_tok;
 	return 0;
+}
+
+static void embed_token(const engine_context *c, int32_t tok, float *x)
+{
+	const engine_mat *e = &c->m->tok_embd;
+
+	engine_dequant_row(e->type, (const uint8_t *)e->data + (size_t)tok * e->row_bytes,
+			   x, c->m->hp.n_embd);
 }
 
 /* ---------------------------------------------------------------------------
@@ -448,6 +449,9 @@ static void kv_shift(engine_context *c)
 	memmove(c->hist + keep, c->hist + keep + n_drop,
 		(size_t)(c->n_past - keep - n_drop) * sizeof(*c->hist));
 	c->n_past -= n_drop;
+	/* cached blocks are keyed by absolute positions, which just moved */
+	c->shifted = true;
+	c->n_hashed = 0;
 }
 
 /* Make room for n more positions, shifting if configured. */
@@ -468,51 +472,130 @@ static int reserve(engine_context *c, int n)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Prefix cache hooks: blocks of PREFIX_BLOCK tokens keyed by the chain hash
+ * of every token before them, so a block is reused only after an identical
+ * history.
+ */
+static bool prefix_usable(const engine_context *c)
+{
+	int i;
+
+	if (!c->p.prefix_cache || c->shifted)
+		return false;
+	for (i = 0; i < c->n_past; i++)
+		if (c->hist[i] < 0)
+			return false;
+	return true;
+}
+
+/* Bring block hashes up to date with the complete blocks of hist. */
+static void prefix_rehash(engine_context *c)
+{
+	while (c->n_hashed < c->n_past / PREFIX_BLOCK) {
+		int b = c->n_hashed;
+
+		c->block_hash[b] = prefix_hash_block(b ? c->block_hash[b - 1] : 0,
+						     c->hist + (size_t)b * PREFIX_BLOCK);
+		c->n_hashed++;
+	}
+}
+
+/* Take whole blocks of tokens from the cache while they match; always leave
+ * at least one token to evaluate so there are logits. Returns tokens used. */
+static int prefix_take(engine_context *c, const int32_t *toks, int n)
+{
+	int used = 0;
+
+	if (!prefix_usable(c) || c->n_past % PREFIX_BLOCK)
+		return 0;
+	prefix_rehash(c);
+	while (n - used > PREFIX_BLOCK && c->n_past + PREFIX_BLOCK <= c->n_ctx) {
+		int b = c->n_past / PREFIX_BLOCK;
+		uint64_t h = prefix_hash_block(b ? c->block_hash[b - 1] : 0, toks + used);
+
+		if (!prefix_fetch(c->p.prefix_cache, c, h, toks + used))
+			break;
+		memcpy(c->hist + c->n_past, toks + used, PREFIX_BLOCK * sizeof(*toks));
+		c->block_hash[b] = h;
+		c->n_hashed = b + 1;
+		c->n_past += PREFIX_BLOCK;
+		used += PREFIX_BLOCK;
+	}
+	return used;
+}
+
+/* Offer every complete block of the history to the cache. */
+static void prefix_offer(engine_context *c)
+{
+	int b, first = c->n_hashed;
+
+	if (!prefix_usable(c))
+		return;
+	prefix_rehash(c);
+	for (b = first; b < c->n_hashed; b++)
+		prefix_store(c->p.prefix_cache, c, b, c->block_hash[b]);
+}
+
+/* ---------------------------------------------------------------------------
+ * Evaluation
+ */
+static int check_tokens(engine_context *c, const int32_t *tokens, int n)
+{
+	int t;
+
+	for (t = 0; t < n; t++)
+		if (tokens[t] < 0 || tokens[t] >= c->m->hp.n_vocab) {
+			snprintf(c->err, sizeof(c->err),
+				 "token %d at index %d is outside the vocabulary (%d)",
+				 tokens[t], t, c->m->hp.n_vocab);
+			return HEARTH_EINVAL;
+		}
+	return 0;
+}
+
 /* Shared driver of engine_eval / engine_eval_embd: tiles of n_batch. */
 static int eval_tiles(engine_context *c, const int32_t *tokens,
 		      const float *embd, int n)
 {
 	const struct hparams *hp = &c->m->hp;
-	int done = 0, rc, t;
+	struct tile tl = { c, 0 };
+	int done = 0, rc, t, first;
 
 	if (n <= 0 || (!tokens && !embd))
 		return HEARTH_EINVAL;
-	if (tokens)
-		for (t = 0; t < n; t++)
-			if (tokens[t] < 0 || tokens[t] >= hp->n_vocab) {
-				snprintf(c->err, sizeof(c->err),
-					 "token %d at index %d is outside the vocabulary (%d)",
-					 tokens[t], t, hp->n_vocab);
-				return HEARTH_EINVAL;
-			}
+	if (tokens && (rc = check_tokens(c, tokens, n)))
+		return rc;
 	if ((rc = reserve(c, n)))
 		return rc;
 	c->n_logits = 0;
+	c->last_cached = (tokens && !c->p.logits_all) ? prefix_take(c, tokens, n) : 0;
+	done = c->last_cached;
 	while (done < n) {
-		int nt = n - done < c->p.n_batch ? n - done : c->p.n_batch;
-
-		for (t = 0; t < nt; t++) {
-			float *x = c->x + (size_t)t * hp->n_embd;
-
+		tl.n = n - done < c->p.n_batch ? n - done : c->p.n_batch;
+		for (t = 0; t < tl.n; t++) {
+			c->seq[t] = c;
+			c->pos[t] = c->n_past + t;
 			if (tokens) {
-				const engine_mat *e = &c->m->tok_embd;
-
-				engine_dequant_row(e->type, (const uint8_t *)e->data +
-						   (size_t)tokens[done + t] * e->row_bytes,
-						   x, hp->n_embd);
+				embed_token(c, tokens[done + t], c->x + (size_t)t * hp->n_embd);
 				c->hist[c->n_past + t] = tokens[done + t];
 			} else {
-				memcpy(x, embd + (size_t)(done + t) * hp->n_embd,
+				memcpy(c->x + (size_t)t * hp->n_embd,
+				       embd + (size_t)(done + t) * hp->n_embd,
 				       (size_t)hp->n_embd * sizeof(float));
 				c->hist[c->n_past + t] = -1;
 			}
 		}
-		rc = forward_tile(c, nt);
+		first = c->p.logits_all ? 0 : tl.n - 1;
+		rc = forward_tile(&tl, first, c->logits + (size_t)(c->p.logits_all ?
+				  c->n_logits : 0) * hp->n_vocab);
 		if (rc)
 			return rc;
-		c->n_logits = c->p.logits_all ? c->n_logits + nt : 1;
-		done += nt;
+		c->n_past += tl.n;
+		c->n_logits = c->p.logits_all ? c->n_logits + tl.n : 1;
+		done += tl.n;
 	}
+	prefix_offer(c);
 	return 0;
 }
 
@@ -528,4 +611,58 @@ int engine_eval_embd(engine_context *c, const float *embd, int n_tokens)
 	if (!c)
 		return HEARTH_EINVAL;
 	return eval_tiles(c, NULL, embd, n_tokens);
+}
+
+int engine_last_cached(const engine_context *c)
+{
+	return c ? c->last_cached : 0;
+}
+
+/*
+ * Batched decode: row i is ctxs[i]'s next token. The weights are read once
+ * for all rows; attention reads each row's own cache. ctxs[0]'s scratch
+ * holds the tile (row 0 is its own, so its logits are already in place),
+ * so n must not exceed its n_batch nor any n_ctx its n_ctx.
+ */
+int engine_eval_multi(engine_context *const *ctxs, const int32_t *tokens, int n)
+{
+	engine_context *ws;
+	struct tile tl;
+	int i, j, rc;
+
+	if (!ctxs || !tokens || n <= 0 || !ctxs[0] || n > ctxs[0]->p.n_batch)
+		return HEARTH_EINVAL;
+	ws = ctxs[0];
+	for (i = 0; i < n; i++) {
+		/* ws's score rows must fit every row's history */
+		if (!ctxs[i] || ctxs[i]->m != ws->m || ctxs[i]->p.logits_all ||
+		    ctxs[i]->n_ctx > ws->n_ctx)
+			return HEARTH_EINVAL;
+		for (j = 0; j < i; j++)
+			if (ctxs[j] == ctxs[i])
+				return HEARTH_EINVAL;
+		if ((rc = check_tokens(ctxs[i], tokens + i, 1)) || (rc = reserve(ctxs[i], 1)))
+			return rc;
+	}
+	for (i = 0; i < n; i++) {
+		ws->seq[i] = ctxs[i];
+		ws->pos[i] = ctxs[i]->n_past;
+		embed_token(ws, tokens[i], ws->x + (size_t)i * ws->m->hp.n_embd);
+	}
+	tl = (struct tile){ ws, n };
+	/* the logits land in ws->logits (n_batch rows) and are then copied */
+	rc = forward_tile(&tl, 0, ws->logits);
+	if (rc)
+		return rc;
+	for (i = n - 1; i >= 0; i--) {
+		engine_context *c = ctxs[i];
+
+		if (c != ws)
+			memcpy(c->logits, ws->logits + (size_t)i * ws->m->hp.n_vocab,
+			       (size_t)ws->m->hp.n_vocab * sizeof(float));
+		c->hist[c->n_past++] = tokens[i];
+		c->n_logits = 1;
+		c->last_cached = 0;
+	}
+	return 0;
 }

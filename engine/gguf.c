@@ -142,8 +142,8 @@ static int rd_fail(gguf_rd *r, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return engine_errf(r->err, r->errlen, code, "%s: %s: %s", r->src,
-			   r->ctx, msg);
+	engine_errf(r->err, r->errlen, code, "%s: %s: %s", r->src, r->ctx, msg);
+	return code; /* visibly nonzero to the callers' flow analysis */
 }
 
 static void rd_ctx(gguf_rd *r, const char *fmt, ...)
@@ -198,6 +198,7 @@ static uint64_t rd_left(const gguf_rd *r)
 static int rd_bytes(gguf_rd *r, uint64_t n, const uint8_t **out,
 		    const char *what)
 {
+	*out = NULL;
 	if (n > rd_left(r))
 		return rd_fail(r, HEARTH_EFORMAT,
 			       "%s: needs %" PRIu64 " bytes at offset %" PRIu64

@@ -501,8 +501,12 @@ static void k4_quant_block(const float *x, int nmax, float rmin, int nstep,
 			w[l] = av + fabsf(xs[l]);
 		sc[j] = fit_scale_min(xs, w, 32, nmax, rmin, nstep, L + 32 * j,
 				      &mn[j]);
-		max_sc = fmaxf(max_sc, sc[j]);
-		max_mn = fmaxf(max_mn, mn[j]);
+		/* strict compares: a −0 min (all-zero sub-block) must not
+		 * become the maximum and store dmin as fp16 −0 */
+		if (sc[j] > max_sc)
+			max_sc = sc[j];
+		if (mn[j] > max_mn)
+			max_mn = mn[j];
 	}
 	float inv_sc = max_sc > 0.0f ? 63.0f / max_sc : 0.0f;
 	float inv_mn = max_mn > 0.0f ? 63.0f / max_mn : 0.0f;

@@ -39,9 +39,11 @@ within the test's tolerance cannot pick a different token.
 Usage:
     make_test_model.py --arch llama --type Q4_K --out DIR/llama-Q4_K
     make_test_model.py --all --out-dir DIR     every case of test_forward.c
+        (skips models whose DIR/NAME.stamp matches the scripts; --force)
 """
 
 import argparse
+import hashlib
 import os
 import re
 import struct
@@ -154,26 +156,6 @@ CHAT_TEMPLATE = (
 # ---------------------------------------------------------------------------
 # Weights.
 
-def encode(type_name, a):
-    """(raw bytes as stored, float64 array as an engine reads it back)."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if type_name == "F32":
-        return a.tobytes(), a.astype(np.float64)
-    if type_name == "F16":
-        h = a.astype("<f2")
-        return h.tobytes(), h.astype(np.float64)
-    if type_name == "BF16":
-        # round to nearest even, as ggml's fp32 -> bf16 does
-        u = a.view(np.uint32).astype(np.uint64)
-        h = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF).astype("<u2")
-        back = (h.astype(np.uint32) << 16).view(np.float32)
-        return h.tobytes(), back.astype(np.float64)
-    import quants  # scripts/quants.py
-    raw = quants.quantize(type_name, a.reshape(-1, a.shape[-1]))
-    back = quants.dequantize(type_name, raw, a.shape)
-    return bytes(raw), np.asarray(back, dtype=np.float64).reshape(a.shape)
-
-
 class Spec:
     """What one test model looks like."""
 
@@ -192,14 +174,12 @@ class Spec:
 
 
 def make_weights(spec, n_vocab):
-    """name -> (numpy shape, type name, raw bytes, float64 as read back)."""
+    """name -> (float32 array in numpy shape, GGUF type name to store)."""
     rng = np.random.default_rng(spec.seed)
     out = {}
 
     def add(name, shape, wtype, std, mean=0.0):
-        a = rng.normal(mean, std, shape).astype(np.float32)
-        raw, back = encode(wtype, a)
-        out[name] = (shape, wtype, raw, back)
+        out[name] = (rng.normal(mean, std, shape).astype(np.float32), wtype)
 
     e, hd, wt = spec.n_embd, spec.head_dim, spec.wtype
     add("token_embd.weight", (n_vocab, e), wt, WEIGHT_STD)
@@ -208,9 +188,8 @@ def make_weights(spec, n_vocab):
         add("output.weight", (n_vocab, e), wt, WEIGHT_STD)
     if spec.rope_freqs:
         # Llama 3 style: low frequencies stretched by up to 8x
-        ff = np.linspace(1.0, 8.0, hd // 2).astype(np.float32)
-        out["rope_freqs.weight"] = ((hd // 2,), "F32", ff.tobytes(),
-                                    ff.astype(np.float64))
+        out["rope_freqs.weight"] = (
+            np.linspace(1.0, 8.0, hd // 2).astype(np.float32), "F32")
     for il in range(spec.n_layer):
         p = "blk.%d." % il
         add(p + "attn_norm.weight", (e,), "F32", 0.1, 1.0)
@@ -233,44 +212,43 @@ def make_weights(spec, n_vocab):
 
 
 def make_metadata(spec, vocab):
-    """[(key, value, gguf value type)] in the order llama.cpp writes them."""
-    import gguf_reader as gr
+    """[(key, value, gguf_writer value type)], general.architecture aside
+    (GGUFWriter writes it first)."""
     tokens, ttypes, merges, ids = vocab
     a = spec.arch
     kv = [
-        ("general.architecture", a, gr.VT_STRING),
-        ("general.name", "hearth-test-%s-%s" % (a, spec.wtype), gr.VT_STRING),
-        ("general.file_type", FILE_TYPE[spec.wtype], gr.VT_UINT32),
-        (a + ".context_length", spec.n_ctx_train, gr.VT_UINT32),
-        (a + ".embedding_length", spec.n_embd, gr.VT_UINT32),
-        (a + ".block_count", spec.n_layer, gr.VT_UINT32),
-        (a + ".feed_forward_length", spec.n_ff, gr.VT_UINT32),
-        (a + ".attention.head_count", spec.n_head, gr.VT_UINT32),
-        (a + ".attention.head_count_kv", spec.n_head_kv, gr.VT_UINT32),
-        (a + ".attention.layer_norm_rms_epsilon", spec.eps, gr.VT_FLOAT32),
-        (a + ".rope.freq_base", spec.rope_base, gr.VT_FLOAT32),
+        ("general.name", "hearth-test-%s-%s" % (a, spec.wtype), "str"),
+        ("general.file_type", FILE_TYPE[spec.wtype], "u32"),
+        (a + ".context_length", spec.n_ctx_train, "u32"),
+        (a + ".embedding_length", spec.n_embd, "u32"),
+        (a + ".block_count", spec.n_layer, "u32"),
+        (a + ".feed_forward_length", spec.n_ff, "u32"),
+        (a + ".attention.head_count", spec.n_head, "u32"),
+        (a + ".attention.head_count_kv", spec.n_head_kv, "u32"),
+        (a + ".attention.layer_norm_rms_epsilon", spec.eps, "f32"),
+        (a + ".rope.freq_base", spec.rope_base, "f32"),
     ]
     if spec.arch == "qwen3":
-        kv += [(a + ".attention.key_length", spec.head_dim, gr.VT_UINT32),
-               (a + ".attention.value_length", spec.head_dim, gr.VT_UINT32)]
+        kv += [(a + ".attention.key_length", spec.head_dim, "u32"),
+               (a + ".attention.value_length", spec.head_dim, "u32")]
     if spec.arch == "llama":
-        kv += [(a + ".rope.dimension_count", spec.head_dim, gr.VT_UINT32),
-               (a + ".vocab_size", len(tokens), gr.VT_UINT32)]
+        kv += [(a + ".rope.dimension_count", spec.head_dim, "u32"),
+               (a + ".vocab_size", len(tokens), "u32")]
     if spec.rope_linear:
-        kv += [(a + ".rope.scaling.type", "linear", gr.VT_STRING),
-               (a + ".rope.scaling.factor", spec.rope_linear, gr.VT_FLOAT32)]
+        kv += [(a + ".rope.scaling.type", "linear", "str"),
+               (a + ".rope.scaling.factor", spec.rope_linear, "f32")]
     kv += [
-        ("tokenizer.ggml.model", "gpt2", gr.VT_STRING),
-        ("tokenizer.ggml.pre", "qwen2", gr.VT_STRING),
-        ("tokenizer.ggml.tokens", tokens, (gr.VT_ARRAY, gr.VT_STRING)),
-        ("tokenizer.ggml.token_type", ttypes, (gr.VT_ARRAY, gr.VT_INT32)),
-        ("tokenizer.ggml.merges", merges, (gr.VT_ARRAY, gr.VT_STRING)),
-        ("tokenizer.ggml.eos_token_id", ids["<|im_end|>"], gr.VT_UINT32),
+        ("tokenizer.ggml.model", "gpt2", "str"),
+        ("tokenizer.ggml.pre", "qwen2", "str"),
+        ("tokenizer.ggml.tokens", tokens, ("arr", "str")),
+        ("tokenizer.ggml.token_type", ttypes, ("arr", "i32")),
+        ("tokenizer.ggml.merges", merges, ("arr", "str")),
+        ("tokenizer.ggml.eos_token_id", ids["<|im_end|>"], "u32"),
         ("tokenizer.ggml.padding_token_id", ids["<|endoftext|>"],
-         gr.VT_UINT32),
-        ("tokenizer.ggml.bos_token_id", ids["<|endoftext|>"], gr.VT_UINT32),
-        ("tokenizer.ggml.add_bos_token", False, gr.VT_BOOL),
-        ("tokenizer.chat_template", CHAT_TEMPLATE, gr.VT_STRING),
+         "u32"),
+        ("tokenizer.ggml.bos_token_id", ids["<|endoftext|>"], "u32"),
+        ("tokenizer.ggml.add_bos_token", False, "bool"),
+        ("tokenizer.chat_template", CHAT_TEMPLATE, "str"),
     ]
     return kv
 
@@ -278,13 +256,13 @@ def make_metadata(spec, vocab):
 # ---------------------------------------------------------------------------
 # GGUF output, through scripts/gguf_writer.py.
 
-def write_gguf(path, kv, weights):
+def write_gguf(path, arch, kv, weights):
     import gguf_writer
-    w = gguf_writer.GGUFWriter(path)
+    w = gguf_writer.GGUFWriter(path, arch)
     for key, value, vt in kv:
         w.add_kv(key, value, vt)
-    for name, (shape, wtype, raw, _) in weights.items():
-        w.add_tensor_raw(name, shape, wtype, raw)
+    for name, (a, wtype) in weights.items():
+        w.add_tensor(name, a, wtype)
     w.write()
 
 
@@ -336,19 +314,43 @@ def write_ref(path, prompt, gen, logits, embd):
         f.write(np.asarray(embd, dtype="<f4").tobytes())
 
 
+def sources_digest(spec):
+    """Hash of everything a model's files depend on: the scripts that make
+    them and the spec. An unchanged digest means the files on disk are what
+    this run would write, so --all can skip them (tests rerun in seconds)."""
+    h = hashlib.sha256(repr(sorted(vars(spec).items())).encode())
+    here = os.path.dirname(os.path.abspath(__file__))
+    for f in ("make_test_model.py", "reference.py", "gguf_reader.py",
+              "gguf_writer.py", "quants.py"):
+        with open(os.path.join(here, f), "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def up_to_date(spec, out_prefix):
+    try:
+        with open(out_prefix + ".stamp") as f:
+            stamp = f.read().strip()
+    except OSError:
+        return False
+    return (stamp == sources_digest(spec) and
+            os.path.exists(out_prefix + ".gguf") and
+            os.path.exists(out_prefix + ".ref"))
+
+
 def build(spec, out_prefix):
-    """Write out_prefix.gguf and out_prefix.ref; returns a summary line."""
+    """Write out_prefix.gguf, .ref and .stamp; returns a summary line.
+    Files are written under temporary names and renamed, so a reader never
+    sees half a file."""
     vocab = make_vocab()
     n_vocab = len(vocab[0])
     weights = make_weights(spec, n_vocab)
     kv = make_metadata(spec, vocab)
-    write_gguf(out_prefix + ".gguf", kv, weights)
-    # The reference reads the file back: what is tested is what was written.
-    exact = reference.Model.load(out_prefix + ".gguf")
-    for name, (_, _, _, back) in weights.items():
-        if not np.array_equal(exact.w[name], back):
-            raise RuntimeError("%s: %s reads back differently from what was "
-                               "encoded" % (out_prefix, name))
+    tmp = out_prefix + ".tmp%d" % os.getpid()
+    write_gguf(tmp + ".gguf", spec.arch, kv, weights)
+    # The reference reads the file back (dequantizing what was stored): what
+    # is tested is what was written.
+    exact = reference.Model.load(tmp + ".gguf")
     models = [exact, exact.with_numerics("llamacpp")]
     rng = np.random.default_rng(spec.seed + 7919)
     for attempt in range(200):
@@ -360,7 +362,11 @@ def build(spec, out_prefix):
         raise RuntimeError("%s: no prompt with clear greedy margins"
                            % out_prefix)
     gen, logits = res
-    write_ref(out_prefix + ".ref", prompt, gen, logits, exact.embed(prompt))
+    write_ref(tmp + ".ref", prompt, gen, logits, exact.embed(prompt))
+    os.replace(tmp + ".gguf", out_prefix + ".gguf")
+    os.replace(tmp + ".ref", out_prefix + ".ref")
+    with open(out_prefix + ".stamp", "w") as f:
+        f.write(sources_digest(spec) + "\n")
     lg = logits[0]
     diff = np.abs(logits[1] - lg).max(axis=1) / (lg.max(axis=1) -
                                                  lg.min(axis=1))
@@ -402,6 +408,8 @@ def main(argv):
                     help="write every test_forward.c model into --out-dir")
     ap.add_argument("--out-dir")
     ap.add_argument("--only", help="with --all: comma-separated names")
+    ap.add_argument("--force", action="store_true",
+                    help="with --all: rewrite models that are up to date")
     a = ap.parse_args(argv[1:])
     if a.all:
         if not a.out_dir:
@@ -410,8 +418,13 @@ def main(argv):
         only = set(a.only.split(",")) if a.only else None
         t0 = time.time()
         for name, spec in all_specs():
-            if only is None or name in only:
-                print(build(spec, os.path.join(a.out_dir, name)), flush=True)
+            prefix = os.path.join(a.out_dir, name)
+            if only is not None and name not in only:
+                continue
+            if not a.force and up_to_date(spec, prefix):
+                print("%-24s up to date" % name)
+                continue
+            print(build(spec, prefix), flush=True)
         print("generated in %.1f s" % (time.time() - t0))
         return 0
     if not (a.arch and a.type and a.out):

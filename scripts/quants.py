@@ -7,9 +7,10 @@ engine/engine_int.h) and the quantization rules are those of ggml's reference
 quantizers, the same as engine/quant.c: Q8_0 d = amax/127 with round half away
 from zero, Q4_0 d = max/-8 for the signed max-abs element, Q4_K/Q5_K a
 weighted least-squares scale+min per 32-element sub-block quantized to 6 bits,
-Q6_K a symmetric x^2-weighted fit per 16 elements with int8 scales. Float
-sums run in numpy's order, so a block may round differently from the C code
-now and then; dequantize() is exactly the format's math in float32.
+Q6_K a symmetric x^2-weighted fit per 16 elements with int8 scales. The
+arithmetic is float32 in the C code's order (sums included), so the bytes
+match engine_quant_row() unless the C compiler fuses a multiply-add;
+dequantize() is exactly the format's math in float32.
 
 Everything is vectorized over blocks (matrices of millions of elements); the
 only Python loops run over the handful of candidate grid widths.
@@ -96,6 +97,13 @@ def _round_half_away(v):
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
+def _seqsum(v):
+    """Row sums of v (N, n) accumulated left to right in float32, the
+    order of the C loops (numpy's pairwise sum would differ in the last
+    bits, and the K-quant fits choose between close candidates)."""
+    return np.cumsum(v, axis=1, dtype=F32)[:, -1]
+
+
 def _rint_clip(v, lo, hi):
     """nearest integer (ties even, ggml's nearest_int) clamped to [lo, hi]."""
     return np.clip(np.rint(v), lo, hi).astype(np.int32)
@@ -151,15 +159,15 @@ def _fit_scale_min(x, w, nmax, rmin, nstep):
     hi = x.max(axis=1)
     flat = hi == lo
     rng = np.where(flat, F32(1), hi - lo).astype(F32)
-    sum_w = w.sum(axis=1)
-    sum_x = (w * x).sum(axis=1)
+    sum_w = _seqsum(w)
+    sum_x = _seqsum(w * x)
 
     def levels(iscale):
         return _rint_clip(iscale[:, None] * (x - lo[:, None]), 0, nmax)
 
     def error(L, s, m):
         diff = s[:, None] * L.astype(F32) + m[:, None] - x
-        return (w * diff * diff).sum(axis=1)
+        return _seqsum(w * diff * diff)
 
     iscale = (F32(nmax) / rng).astype(F32)
     scale = (F32(1) / iscale).astype(F32)
@@ -170,9 +178,9 @@ def _fit_scale_min(x, w, nmax, rmin, nstep):
         width = F32(rmin) + F32(0.1) * F32(step) + F32(nmax)
         La = levels((width / rng).astype(F32))
         Lf = La.astype(F32)
-        sum_l = (w * Lf).sum(axis=1)
-        sum_l2 = (w * Lf * Lf).sum(axis=1)
-        sum_xl = (w * Lf * x).sum(axis=1)
+        sum_l = _seqsum(w * Lf)
+        sum_l2 = _seqsum(w * Lf * Lf)
+        sum_xl = _seqsum(w * Lf * x)
         det = sum_w * sum_l2 - sum_l * sum_l
         ok = det > 0
         det = np.where(ok, det, F32(1))
@@ -219,12 +227,13 @@ def _quant_k4(x, nmax, rmin, nstep, blk):
     x = x.reshape(-1, QK_K)
     nb = len(x)
     xs = x.reshape(-1, 32)
-    av = np.sqrt((xs * xs).sum(axis=1) / F32(32)).astype(F32)
+    av = np.sqrt(_seqsum(xs * xs) / F32(32)).astype(F32)
     w = (av[:, None] + np.abs(xs)).astype(F32)
     sc, mn, L = _fit_scale_min(xs, w, nmax, rmin, nstep)
     sc, mn, L = sc.reshape(nb, 8), mn.reshape(nb, 8), L.reshape(nb, QK_K)
-    max_sc = np.maximum(sc.max(axis=1), 0)
-    max_mn = np.maximum(mn.max(axis=1), 0)
+    # > 0 or +0 (never -0, which an all-zero sub-block's min is)
+    max_sc = np.where(sc.max(axis=1) > 0, sc.max(axis=1), F32(0))
+    max_mn = np.where(mn.max(axis=1) > 0, mn.max(axis=1), F32(0))
     with np.errstate(divide='ignore'):
         inv_sc = np.where(max_sc > 0, F32(63) / max_sc, 0).astype(F32)
         inv_mn = np.where(max_mn > 0, F32(63) / max_mn, 0).astype(F32)
@@ -294,7 +303,7 @@ def _fit_scale_sym(x, nmax):
     def fit(iscale):
         lv = _rint_clip(iscale[:, None] * x, -nmax, nmax - 1)
         lf = lv.astype(F32)
-        return lv, (w * x * lf).sum(axis=1), (w * lf * lf).sum(axis=1)
+        return lv, _seqsum(w * x * lf), _seqsum(w * lf * lf)
 
     L, sumlx, suml2 = fit((F32(-nmax) / mx).astype(F32))
     scale = np.where(suml2 > 0, sumlx / np.where(suml2 > 0, suml2, 1),
@@ -432,7 +441,7 @@ FIXTURE_VERSION = 1
 def fixture_matrix():
     """A fixed matrix covering the interesting block shapes."""
     rng = np.random.default_rng(20240607)
-    rows, cols = 8, 512
+    rows, cols = 8, 2048
     a = rng.standard_normal((rows, cols)).astype(F32)
     a[1] *= F32(0.02)                            # typical weight magnitudes
     a[2] = rng.uniform(0.0, 3.0, cols)           # all positive: min = 0 fits

@@ -1,0 +1,100 @@
+/*
+ * pipeline_int.h — private to pipeline/: the scheduler's state and the job
+ * runner shared by scheduler.c (thread, queues, contexts) and job.c (what
+ * one job does in one scheduler turn).
+ */
+#ifndef HEARTH_PIPELINE_INT_H
+#define HEARTH_PIPELINE_INT_H
+
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A context owned by the scheduler thread. */
+struct pl_ctx {
+	engine_context *ctx;
+	uint64_t sid;          /* owning session, 0 = pooled */
+	bool busy;             /* a job runs on it */
+	struct pl_ctx *next;
+};
+
+struct pl_job {
+	pipeline *pl;
+	uint64_t id, sid;
+	atomic_bool cancel;
+	/* the request, owned copies */
+	engine_chat_msg *msgs;
+	int n_msgs;
+	char *tools_json;
+	pipeline_tool_choice tool_choice;
+	char *tool_name;
+	engine_sampler_params sp;
+	int max_tokens;
+	char *stop[PIPELINE_MAX_STOP];
+	int n_stop;
+	/* run state: scheduler thread only */
+	struct pl_ctx *c;
+	int32_t *prompt;       /* (n_prompt) rendered conversation + forced prefix */
+	int n_prompt, n_done;  /* n_done: prompt tokens in the KV cache */
+	char *forced;          /* text forced at the reply's start, or NULL */
+	engine_sampler *smp;
+	tools_parser *parser;
+	char *hold;            /* generated text held back for stop strings */
+	size_t hold_len, hold_cap;
+	int n_gen, cached;
+	bool ended;
+	const char *finish;
+	int error;
+	char errmsg[256];
+	double t_submit, t_start, t_prefill, t_first, t_last;
+	double prefill_s;
+	struct pl_job *next;
+};
+
+struct pl_session {
+	uint64_t sid;          /* 0 = free slot */
+	bool has_job;
+};
+
+struct pipeline {
+	pipeline_params p;
+	engine_model *m;
+	engine_chat_format fmt;
+	char name[128];
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* guarded by mu */
+	bool stop;
+	pipeline_event_cb cb;
+	void *cb_user_data;
+	struct pl_job *incoming;   /* submitted, FIFO */
+	struct pl_job *active;     /* started or waiting for a context; only
+				      the scheduler changes it (under mu) */
+	struct pl_session *sessions; /* (max_sessions) */
+	int n_sessions, n_jobs;
+	uint64_t next_id;
+	pipeline_stats stats;
+	/* scheduler thread only */
+	struct pl_ctx *ctxs;
+};
+
+double pl_now(void);
+
+/* job.c: run one turn of job j. Returns true when the job made progress
+ * (false: it waits for a context). Sets j->ended when it is over. */
+bool pl_job_step(pipeline *pl, struct pl_job *j);
+/* Emit DONE for an ended job and release its resources (not the struct). */
+void pl_job_finish(pipeline *pl, struct pl_job *j);
+void pl_job_free(struct pl_job *j);
+
+/* scheduler.c: a context for j (session's own or the best pooled one),
+ * NULL when none is free now. */
+struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j);
+
+/* scheduler.c: the thread's body (arg: the pipeline). */
+void *pl_scheduler_main(void *arg);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * scheduler.c — the one thread that owns the engine (DESIGN.md §4): job
+ * queue, sessions, the context pool, and the round-robin loop.
+ *
+ * Each pass of the loop gives every runnable job one step (one prefill tile
+ * or one decoded token), in submission order, so a new short turn starts
+ * prefilling on the next pass however long the running generations are.
+ *
+ * Threading: the public functions run on any thread and only touch state
+ * under pl->mu; the scheduler thread runs jobs outside the lock. Contexts
+ * (pl->ctxs) and a job's run state belong to the scheduler thread alone.
+ */
+#include "pipeline_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double pl_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+pipeline_params pipeline_default_params(void)
+{
+	pipeline_params p = {
+		.model_path = NULL,
+		.n_ctx = 0,
+		.n_threads = 0,
+		.max_sessions = 10,
+		.pool_size = 4,
+		.max_jobs = 32,
+		.prefill_tile = 64,
+		.chat_format = "auto",
+	};
+	return p;
+}
+
+/* ---------------------------------------------------------------------------
+ * Contexts (scheduler thread)
+ */
+static struct pl_ctx *ctx_new(pipeline *pl, uint64_t sid)
+{
+	engine_context_params cp = engine_context_default_params();
+	struct pl_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	cp.n_ctx = pl->p.n_ctx;
+	cp.n_batch = pl->p.prefill_tile;
+	cp.n_threads = pl->p.n_threads;
+	if (engine_context_new(pl->m, &cp, &c->ctx)) {
+		free(c);
+		return NULL;
+	}
+	c->sid = sid;
+	c->next = pl->ctxs;
+	pl->ctxs = c;
+	return c;
+}
+
+static void ctx_unlink_free(pipeline *pl, struct pl_ctx *dead)
+{
+	struct pl_ctx **pp;
+
+	for (pp = &pl->ctxs; *pp; pp = &(*pp)->next)
+		if (*pp == dead) {
+			*pp = dead->next;
+			break;
+		}
+	engine_context_free(dead->ctx);
+	free(dead);
+}
+
+/* Length of the common prefix of a context's history and a prompt. */
+static int shared_prefix(const struct pl_ctx *c, const struct pl_job *j)
+{
+	const int32_t *h = engine_history(c->ctx);
+	int k = 0, n = engine_n_past(c->ctx);
+
+	while (k < n && k < j->n_prompt && h[k] == j->prompt[k])
+		k++;
+	return k;
+}
+
+struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j)
+{
+	struct pl_ctx *c, *best = NULL;
+	int n_pool = 0, best_len = -1;
+
+	for (c = pl->ctxs; c; c = c->next) {
+		if (j->sid && c->sid == j->sid) {
+			best = c->busy ? NULL : c;
+			goto out_take;
+		}
+		if (c->sid)
+			continue;
+		n_pool++;
+		if (!c->busy && shared_prefix(c, j) > best_len) {
+			best = c;
+			best_len = shared_prefix(c, j);
+		}
+	}
+	/* a fresh context when the best idle one shares nothing, if allowed */
+	if ((!best || best_len == 0) && (j->sid || n_pool < pl->p.pool_size)) {
+		c = ctx_new(pl, j->sid);
+		if (c)
+			best = c;
+	}
+out_take:
+	if (best)
+		best->busy = true;
+	return best;
+}
+
+/* Free the contexts of sessions that were closed (under pl->mu). */
+static void reap_sessions_locked(pipeline *pl)
+{
+	struct pl_ctx *c = pl->ctxs, *next;
+	int i;
+
+	for (; c; c = next) {
+		bool open = false;
+
+		next = c->next;
+		if (!c->sid || c->busy)
+			continue;
+		for (i = 0; i < pl->p.max_sessions && !open; i++)
+			open = pl->sessions[i].sid == c->sid;
+		if (!open)
+			ctx_unlink_free(pl, c);
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * The loop
+ */
+static struct pl_session *session_find_locked(pipeline *pl, uint64_t sid)
+{
+	int i;
+
+	for (i = 0; sid && i < pl->p.max_sessions; i++)
+		if (pl->sessions[i].sid == sid)
+			return &pl->sessions[i];
+	return NULL;
+}
+
+/* Move submitted jobs to the end of the active list (under pl->mu). */
+static void admit_locked(pipeline *pl)
+{
+	struct pl_job **tail = &pl->active;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = pl->incoming;
+	pl->incoming = NULL;
+}
+
+/* Drop ended jobs from the active list (under pl->mu). */
+static void retire_locked(pipeline *pl, struct pl_job **done)
+{
+	struct pl_job **pp = &pl->active, *j;
+	struct pl_session *s;
+
+	while ((j = *pp)) {
+		if (!j->ended) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		pl->n_jobs--;
+		s = session_find_locked(pl, j->sid);
+		if (s)
+			s->has_job = false;
+		j->next = *done;
+		*done = j;
+	}
+}
+
+static void count_locked(pipeline *pl)
+{
+	struct pl_job *j;
+	struct pl_ctx *c;
+
+	pl->stats.jobs_queued = pl->stats.jobs_running = pl->stats.contexts = 0;
+	for (j = pl->incoming; j; j = j->next)
+		pl->stats.jobs_queued++;
+	for (j = pl->active; j; j = j->next) {
+		if (j->c)
+			pl->stats.jobs_running++;
+		else
+			pl->stats.jobs_queued++;
+	}
+	for (c = pl->ctxs; c; c = c->next)
+		pl->stats.contexts++;
+	pl->stats.sessions = pl->n_sessions;
+}
+
+/* One pass: a step for every active job. */
+static void run_pass(pipeline *pl)
+{
+	struct pl_job *j;
+
+	for (j = pl->active; j; j = j->next) {
+		if (j->ended)
+			continue;
+		pl_job_step(pl, j);
+		if (j->ended) {
+			pl_job_finish(pl, j);
+			if (j->c)
+				j->c->busy = false;
+		}
+	}
+}
+
+void *pl_scheduler_main(void *arg)
+{
+	pipeline *pl = arg;
+	struct pl_job *done = NULL, *j;
+
+	pthread_mutex_lock(&pl->mu);
+	while (!pl->stop) {
+		admit_locked(pl);
+		reap_sessions_locked(pl);
+		count_locked(pl);
+		if (!pl->active) {
+			pthread_cond_wait(&pl->cv, &pl->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&pl->mu);
+		run_pass(pl);
+		pthread_mutex_lock(&pl->mu);
+		retire_locked(pl, &done);
+		while ((j = done)) {
+			done = j->next;
+			pl_job_free(j);
+		}
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Public API (any thread)
+ */
+int pipeline_session_open(pipeline *pl, uint64_t *sid)
+{
+	int i, rc = HEARTH_EFULL;
+
+	pthread_mutex_lock(&pl->mu);
+	for (i = 0; i < pl->p.max_sessions; i++)
+		if (!pl->sessions[i].sid) {
+			pl->sessions[i] = (struct pl_session){ ++pl->next_id, false };
+			*sid = pl->sessions[i].sid;
+			pl->n_sessions++;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&pl->mu);
+	return rc;
+}
+
+static void cancel_where_locked(pipeline *pl, uint64_t job, uint64_t sid)
+{
+	struct pl_job *lists[2] = { pl->incoming, pl->active }, *j;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		for (j = lists[i]; j; j = j->next)
+			if ((job && j->id == job) || (sid && j->sid == sid))
+				atomic_store(&j->cancel, true);
+}
+
+void pipeline_session_close(pipeline *pl, uint64_t sid)
+{
+	struct pl_session *s;
+
+	pthread_mutex_lock(&pl->mu);
+	s = session_find_locked(pl, sid);
+	if (s) {
+		cancel_where_locked(pl, 0, sid);
+		*s = (struct pl_session){ 0, false };
+		pl->n_sessions--;
+		pthread_cond_signal(&pl->cv); /* its context gets reaped */
+	}
+	pthread_mutex_unlock(&pl->mu);
+}
+
+void pipeline_cancel(pipeline *pl, uint64_t job)
+{
+	if (!job)
+		return;
+	pthread_mutex_lock(&pl->mu);
+	cancel_where_locked(pl, job, 0);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+void pipeline_set_event_cb(pipeline *pl, pipeline_event_cb cb, void *user_data)
+{
+	pthread_mutex_lock(&pl->mu);
+	pl->cb = cb;
+	pl->cb_user_data = user_data;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+void pipeline_get_stats(pipeline *pl, pipeline_stats *out)
+{
+	pthread_mutex_lock(&pl->mu);
+	count_locked(pl);
+	*out = pl->stats;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+const char *pipeline_model_name(const pipeline *pl)
+{
+	return pl->name;
+}
+
+const engine_model *pipeline_model(const pipeline *pl)
+{
+	return pl->m;
+}

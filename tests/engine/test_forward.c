@@ -1,0 +1,576 @@
+/*
+ * test_forward.c — the engine's transformer forward pass against the numpy
+ * reference (scripts/reference.py), through the public API only.
+ *
+ * At start-up the test runs scripts/make_test_model.py --all, which writes
+ * small random-weight models (llama, qwen2, qwen3 × F32 F16 BF16 Q8_0 Q4_0
+ * Q4_K Q5_K Q6_K, plus two llama RoPE-scaling variants) and for each a .ref
+ * file with the reference's logits (its layout is documented in
+ * make_test_model.py). The reference runs on the weights as written —
+ * quantized tensors dequantized — so what is left between engine and
+ * reference is arithmetic, not quantization error.
+ *
+ * The .ref carries two references: "exact" (float64 math) and "llamacpp"
+ * (the same with llama.cpp's roundings: activations converted to each weight
+ * type's dot-product type — Q8_0/Q8_K blocks, f16, bf16 — and an F16 KV
+ * cache). Those roundings move logits by up to ~2 % of their range for the
+ * block types, so one tolerance cannot cover both; the test takes, per
+ * model, the reference the engine's prompt logits are nearer to and then
+ * holds every comparison to it.
+ *
+ * Tolerance: per position, max |engine - reference| ≤ 1e-3 × (max − min of
+ * the reference logits). Justification: f32-vs-f64 accumulation is ~1e-6 of
+ * the range; an F16 KV cache alone moves the exact logits by ~3e-4 of the
+ * range (measured with reference.py), so 1e-3 leaves room for the engine's
+ * own rounding choices while a wrong RoPE pair, scale, bias, norm or block
+ * layout moves logits by 10 % or more.
+ *
+ * Per model: the 64-token prompt in one batch (logits at every position);
+ * 16 greedy steps one token at a time (same argmax as the reference, which
+ * was generated with a margin of 5e-3 of the range so a within-tolerance
+ * engine cannot flip it); the prompt in two calls (20 + 44) with 16-token
+ * tiles; truncate-and-re-evaluate giving bit-identical logits; embedding
+ * input (engine_eval_embd) equal to token input; HEARTH_EFULL when the
+ * context is full.
+ *
+ * The models are written to $HEARTH_BUILD/tests/engine/forward-models and
+ * regenerated only when the generating scripts change.
+ *
+ * Environment: HEARTH_SRC, HEARTH_BUILD, HEARTH_PYTHON (meson's test_env);
+ * HEARTH_FORWARD_ONLY=name,name restricts the models (e.g. "qwen3-Q4_K").
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define TOL 1e-3          /* of the logit range, see the header comment */
+#define TOL_SAME_INPUT 1e-5 /* embedding vs token input: identical math */
+#define N_REFS_MAX 2
+#define N_THREADS 2
+
+/* ---------------------------------------------------------------------------
+ * The .ref file (layout: scripts/make_test_model.py).
+ */
+struct ref_file {
+	uint32_t n_vocab, n_embd, n_prompt, n_gen, n_refs;
+	int32_t *prompt; /* (n_prompt) */
+	int32_t *gen;    /* (n_gen) greedy continuation */
+	float *logits;   /* (n_refs, n_prompt + n_gen, n_vocab) */
+	float *embd;     /* (n_prompt, n_embd) token_embd rows of the prompt */
+};
+
+static void ref_free(struct ref_file *r)
+{
+	free(r->prompt);
+	free(r->gen);
+	free(r->logits);
+	free(r->embd);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool read_all(FILE *f, void *dst, size_t n)
+{
+	return fread(dst, 1, n, f) == n;
+}
+
+/* Loads path into *r; false (with a message printed) on a bad file. The
+ * test machine is little-endian (x86-64/aarch64), as is the file. */
+static bool ref_load(const char *path, struct ref_file *r)
+{
+	char magic[8];
+	uint32_t hdr[6];
+	memset(r, 0, sizeof(*r));
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		print_error("cannot open %s\n", path);
+		return false;
+	}
+	if (!read_all(f, magic, 8) || memcmp(magic, "HEARTHRF", 8) ||
+	    !read_all(f, hdr, sizeof(hdr)) || hdr[0] != 1 ||
+	    hdr[5] < 1 || hdr[5] > N_REFS_MAX)
+		goto out_bad;
+	r->n_vocab = hdr[1];
+	r->n_embd = hdr[2];
+	r->n_prompt = hdr[3];
+	r->n_gen = hdr[4];
+	r->n_refs = hdr[5];
+	size_t rows = (size_t)r->n_prompt + r->n_gen;
+	size_t n_logits = (size_t)r->n_refs * rows * r->n_vocab;
+	size_t n_embd = (size_t)r->n_prompt * r->n_embd;
+	r->prompt = malloc(r->n_prompt * sizeof(int32_t));
+	r->gen = malloc(r->n_gen * sizeof(int32_t));
+	r->logits = malloc(n_logits * sizeof(float));
+	r->embd = malloc(n_embd * sizeof(float));
+	if (!r->prompt || !r->gen || !r->logits || !r->embd ||
+	    !read_all(f, r->prompt, r->n_prompt * sizeof(int32_t)) ||
+	    !read_all(f, r->gen, r->n_gen * sizeof(int32_t)) ||
+	    !read_all(f, r->logits, n_logits * sizeof(float)) ||
+	    !read_all(f, r->embd, n_embd * sizeof(float)))
+		goto out_bad;
+	fclose(f);
+	return true;
+out_bad:
+	print_error("%s: not a version-1 HEARTHRF reference file\n", path);
+	fclose(f);
+	ref_free(r);
+	return false;
+}
+
+/* Reference logits (n_vocab): row < n_prompt is a prompt position, row
+ * n_prompt + i the logits after evaluating gen[i]. */
+static const float *ref_row(const struct ref_file *r, int ref, int row)
+{
+	size_t rows = (size_t)r->n_prompt + r->n_gen;
+	return r->logits + ((size_t)ref * rows + (size_t)row) * r->n_vocab;
+}
+
+/* ---------------------------------------------------------------------------
+ * Comparisons.
+ */
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* max |got - want| / (max(want) - min(want)) */
+static double rel_err(const float *got, const float *want, int n)
+{
+	float lo = want[0], hi = want[0];
+	double err = 0;
+	for (int i = 0; i < n; i++) {
+		lo = want[i] < lo ? want[i] : lo;
+		hi = want[i] > hi ? want[i] : hi;
+		double d = fabs((double)got[i] - (double)want[i]);
+		if (!(d <= err)) /* also catches NaN */
+			err = isnan(d) ? INFINITY : d;
+	}
+	return err / ((double)hi - (double)lo);
+}
+
+/* ---------------------------------------------------------------------------
+ * Per-model state.
+ */
+struct suite {
+	char dir[PATH_MAX]; /* where make_test_model.py wrote the models */
+};
+
+struct fcase {
+	const char *name;          /* file stem, e.g. "qwen3-Q4_K" */
+	const struct suite *suite;
+	/* filled by the test, printed in the summary */
+	bool ran;
+	int numerics;              /* index of the reference followed */
+	double err_ref[N_REFS_MAX];/* prompt error against each reference */
+	double err_max;            /* worst error of any check vs reference */
+};
+
+struct fx {
+	struct fcase *fc;
+	struct ref_file ref;
+	engine_model *model;
+	float *prompt_logits; /* (n_prompt, n_vocab) engine, one batch */
+};
+
+static const char *const numerics_name[N_REFS_MAX] = {"exact", "llamacpp"};
+
+static engine_context *new_ctx(const struct fx *fx, int n_ctx, int n_batch)
+{
+	engine_context_params p = engine_context_default_params();
+	p.n_ctx = n_ctx;
+	p.n_batch = n_batch;
+	p.n_threads = N_THREADS;
+	p.logits_all = true;
+	engine_context *c = NULL;
+	int rc = engine_context_new(fx->model, &p, &c);
+	if (rc != 0)
+		fail_msg("%s: engine_context_new(n_ctx %d, n_batch %d): %s",
+			 fx->fc->name, n_ctx, n_batch, hearth_strerror(rc));
+	return c;
+}
+
+static void eval_ok(struct fx *fx, engine_context *c, const int32_t *toks,
+		    int n, const char *what)
+{
+	int rc = engine_eval(c, toks, n);
+	if (rc != 0)
+		fail_msg("%s: %s: engine_eval(%d tokens) = %s: %s", fx->fc->name,
+			 what, n, hearth_errname(rc), engine_context_error(c));
+}
+
+/* Compares a row against the followed reference, recording the error. */
+static void check_row(struct fx *fx, const float *got, int ref_row_idx,
+		      const char *what, int pos)
+{
+	const struct ref_file *r = &fx->ref;
+	assert_non_null(got);
+	double e = rel_err(got, ref_row(r, fx->fc->numerics, ref_row_idx),
+			   (int)r->n_vocab);
+	if (e > fx->fc->err_max)
+		fx->fc->err_max = e;
+	if (!(e <= TOL))
+		fail_msg("%s: %s, position %d: error %.3g of the logit range "
+			 "vs reference '%s' (tolerance %g)", fx->fc->name, what,
+			 pos, e, numerics_name[fx->fc->numerics], TOL);
+}
+
+/* ---------------------------------------------------------------------------
+ * Checks, in the order test_model runs them.
+ */
+
+/* The prompt in one batch: every position's logits; picks the reference. */
+static void check_prompt_batch(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	const int nv = (int)r->n_vocab, np = (int)r->n_prompt;
+	engine_context *c = new_ctx(fx, 128, 64);
+	eval_ok(fx, c, r->prompt, np, "prompt in one batch");
+	assert_int_equal(engine_n_past(c), np);
+	for (int i = 0; i < np; i++) {
+		const float *l = engine_logits_ith(c, i);
+		assert_non_null(l);
+		memcpy(fx->prompt_logits + (size_t)i * nv, l, nv * sizeof(float));
+	}
+	/* engine_logits() is the last position's row */
+	assert_memory_equal(engine_logits(c),
+			    fx->prompt_logits + (size_t)(np - 1) * nv,
+			    nv * sizeof(float));
+	for (uint32_t k = 0; k < r->n_refs; k++) {
+		fx->fc->err_ref[k] = 0;
+		for (int i = 0; i < np; i++) {
+			double e = rel_err(fx->prompt_logits + (size_t)i * nv,
+					   ref_row(r, (int)k, i), nv);
+			if (e > fx->fc->err_ref[k])
+				fx->fc->err_ref[k] = e;
+		}
+		if (fx->fc->err_ref[k] < fx->fc->err_ref[fx->fc->numerics])
+			fx->fc->numerics = (int)k;
+	}
+	for (int i = 0; i < np; i++)
+		check_row(fx, fx->prompt_logits + (size_t)i * nv, i,
+			  "prompt in one batch", i);
+	engine_context_free(c);
+}
+
+/* 16 greedy steps, one token per engine_eval, after the prompt. */
+static void check_greedy(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	const int nv = (int)r->n_vocab, np = (int)r->n_prompt;
+	engine_context *c = new_ctx(fx, 128, 64);
+	eval_ok(fx, c, r->prompt, np, "prompt before greedy");
+	for (uint32_t i = 0; i < r->n_gen; i++) {
+		int tok = argmax(engine_logits(c), nv);
+		if (tok != r->gen[i])
+			fail_msg("%s: greedy step %u: engine picks %d, reference "
+				 "%d", fx->fc->name, i, tok, r->gen[i]);
+		eval_ok(fx, c, &r->gen[i], 1, "greedy step");
+		check_row(fx, engine_logits(c), np + (int)i, "greedy step",
+			  np + (int)i);
+	}
+	int last = np + (int)r->n_gen - 1;
+	assert_int_equal(argmax(engine_logits(c), nv),
+			 argmax(ref_row(r, fx->fc->numerics, last), nv));
+	assert_int_equal(engine_n_past(c), last + 1);
+	engine_context_free(c);
+}
+
+/* The prompt in two calls (20 + 44) and 16-token tiles: same logits as the
+ * reference and, within the same tolerance, as the one-batch run. */
+static void check_chunks(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	const int nv = (int)r->n_vocab, np = (int)r->n_prompt;
+	const int split = 20;
+	engine_context *c = new_ctx(fx, 128, 16);
+	for (int part = 0; part < 2; part++) {
+		int start = part ? split : 0, n = part ? np - split : split;
+		eval_ok(fx, c, r->prompt + start, n, "prompt in chunks");
+		for (int i = 0; i < n; i++) {
+			const float *l = engine_logits_ith(c, i);
+			check_row(fx, l, start + i, "prompt in chunks 20+44",
+				  start + i);
+			double e = rel_err(l, fx->prompt_logits +
+					   (size_t)(start + i) * nv, nv);
+			if (!(e <= TOL))
+				fail_msg("%s: chunked vs one batch, position "
+					 "%d: %.3g of the range", fx->fc->name,
+					 start + i, e);
+		}
+	}
+	engine_context_free(c);
+}
+
+/* Truncation forgets: 40 prompt tokens, 24 others, truncate to 40, the
+ * prompt's last 24: bit-identical to evaluating them right after the 40
+ * (same batch shape over the same cache, so the same arithmetic). */
+static void check_truncate(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	const int nv = (int)r->n_vocab, np = (int)r->n_prompt, keep = 40;
+	const int n = np - keep;
+	size_t bytes = (size_t)n * nv * sizeof(float);
+	float *first = malloc(bytes);
+	int32_t *other = malloc(n * sizeof(int32_t));
+	assert_non_null(first);
+	assert_non_null(other);
+	for (int i = 0; i < n; i++) /* different tokens: the prompt reversed */
+		other[i] = r->prompt[np - 1 - i];
+	engine_context *c = new_ctx(fx, 128, 64);
+	eval_ok(fx, c, r->prompt, keep, "truncate: first 40");
+	eval_ok(fx, c, r->prompt + keep, n, "truncate: last 24");
+	for (int i = 0; i < n; i++)
+		memcpy(first + (size_t)i * nv, engine_logits_ith(c, i),
+		       nv * sizeof(float));
+	assert_int_equal(engine_kv_truncate(c, keep), 0);
+	assert_int_equal(engine_n_past(c), keep);
+	eval_ok(fx, c, other, n, "truncate: other 24");
+	assert_int_equal(engine_kv_truncate(c, keep), 0);
+	assert_memory_equal(engine_history(c), r->prompt,
+			    keep * sizeof(int32_t));
+	eval_ok(fx, c, r->prompt + keep, n, "truncate: last 24 again");
+	for (int i = 0; i < n; i++) {
+		const float *l = engine_logits_ith(c, i);
+		if (memcmp(l, first + (size_t)i * nv, nv * sizeof(float)))
+			fail_msg("%s: after truncate, position %d differs "
+				 "(%.3g of the range)", fx->fc->name, keep + i,
+				 rel_err(l, first + (size_t)i * nv, nv));
+		check_row(fx, l, keep + i, "after truncate", keep + i);
+	}
+	/* n_keep beyond what is held is refused and changes nothing */
+	assert_true(engine_kv_truncate(c, np + 1) < 0);
+	assert_int_equal(engine_n_past(c), np);
+	engine_context_free(c);
+	free(other);
+	free(first);
+}
+
+/* engine_eval_embd with the prompt's token_embd rows == engine_eval. */
+static void check_embd(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	const int nv = (int)r->n_vocab, np = (int)r->n_prompt;
+	engine_context *c = new_ctx(fx, 128, 64);
+	int rc = engine_eval_embd(c, r->embd, np);
+	if (rc != 0)
+		fail_msg("%s: engine_eval_embd: %s: %s", fx->fc->name,
+			 hearth_errname(rc), engine_context_error(c));
+	for (int i = 0; i < np; i++) {
+		const float *l = engine_logits_ith(c, i);
+		check_row(fx, l, i, "embedding input", i);
+		/* The rows are the dequantized table, so only the rounding of
+		 * a dequantization order (≤ 1 ulp per weight) may differ. */
+		double e = rel_err(l, fx->prompt_logits + (size_t)i * nv, nv);
+		if (!(e <= TOL_SAME_INPUT))
+			fail_msg("%s: embedding vs token input, position %d: "
+				 "%.3g of the range", fx->fc->name, i, e);
+	}
+	for (int i = 0; i < np; i++) /* embedding inputs are recorded as -1 */
+		assert_int_equal(engine_history(c)[i], -1);
+	engine_context_free(c);
+}
+
+/* A context that cannot hold the tokens refuses them with HEARTH_EFULL and
+ * keeps what it had (n_keep_on_shift = 0: no context shift). */
+static void check_full(struct fx *fx)
+{
+	const struct ref_file *r = &fx->ref;
+	engine_context *c = new_ctx(fx, 32, 64);
+	int n_ctx = engine_n_ctx(c);
+	assert_true(n_ctx >= 32);
+	int32_t *toks = malloc((n_ctx + 1) * sizeof(int32_t));
+	assert_non_null(toks);
+	for (int i = 0; i <= n_ctx; i++)
+		toks[i] = r->prompt[i % r->n_prompt];
+	assert_int_equal(engine_eval(c, toks, n_ctx + 1), HEARTH_EFULL);
+	assert_int_equal(engine_n_past(c), 0);
+	eval_ok(fx, c, toks, n_ctx, "filling the context exactly");
+	assert_int_equal(engine_n_past(c), n_ctx);
+	assert_int_equal(engine_eval(c, toks, 1), HEARTH_EFULL);
+	assert_int_equal(engine_n_past(c), n_ctx);
+	/* after making room, evaluation works again */
+	assert_int_equal(engine_kv_truncate(c, n_ctx - 1), 0);
+	eval_ok(fx, c, toks, 1, "after truncating a full context");
+	engine_context_free(c);
+	free(toks);
+}
+
+/* ---------------------------------------------------------------------------
+ * The cmocka test: one per model.
+ */
+static void test_model(void **state)
+{
+	struct fx fx = {.fc = *state};
+	char path[PATH_MAX + 64], err[512] = "";
+	fx.fc->ran = true;
+	snprintf(path, sizeof(path), "%s/%s.ref", fx.fc->suite->dir,
+		 fx.fc->name);
+	assert_true(ref_load(path, &fx.ref));
+	snprintf(path, sizeof(path), "%s/%s.gguf", fx.fc->suite->dir,
+		 fx.fc->name);
+	engine_model_params mp = engine_model_default_params();
+	mp.path = path;
+	int rc = engine_model_load(&mp, &fx.model, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s: engine_model_load: %s: %s", fx.fc->name,
+			 hearth_errname(rc), err);
+	engine_model_info info;
+	engine_model_get_info(fx.model, &info);
+	assert_int_equal(info.n_vocab, fx.ref.n_vocab);
+	assert_int_equal(info.n_embd, fx.ref.n_embd);
+	fx.prompt_logits = malloc((size_t)fx.ref.n_prompt * fx.ref.n_vocab *
+				  sizeof(float));
+	assert_non_null(fx.prompt_logits);
+
+	check_prompt_batch(&fx);
+	check_greedy(&fx);
+	check_chunks(&fx);
+	check_truncate(&fx);
+	check_embd(&fx);
+	check_full(&fx);
+	print_message("%-22s follows '%s': prompt error exact %.2e, "
+		      "llamacpp %.2e; worst error of all checks %.2e\n",
+		      fx.fc->name, numerics_name[fx.fc->numerics],
+		      fx.fc->err_ref[0], fx.fc->err_ref[1], fx.fc->err_max);
+	free(fx.prompt_logits);
+	engine_model_free(fx.model);
+	ref_free(&fx.ref);
+}
+
+/* ---------------------------------------------------------------------------
+ * Model generation and the summary.
+ */
+static const char *const model_names[] = {
+	"llama-F32", "llama-F16", "llama-BF16", "llama-Q8_0",
+	"llama-Q4_0", "llama-Q4_K", "llama-Q5_K", "llama-Q6_K",
+	"qwen2-F32", "qwen2-F16", "qwen2-BF16", "qwen2-Q8_0",
+	"qwen2-Q4_0", "qwen2-Q4_K", "qwen2-Q5_K", "qwen2-Q6_K",
+	"qwen3-F32", "qwen3-F16", "qwen3-BF16", "qwen3-Q8_0",
+	"qwen3-Q4_0", "qwen3-Q4_K", "qwen3-Q5_K", "qwen3-Q6_K",
+	"llama-ropefreqs-F32", "llama-ropelinear-F32",
+};
+#define N_MODELS ((int)(sizeof(model_names) / sizeof(model_names[0])))
+
+static bool selected(const char *only, const char *name)
+{
+	if (!only || !*only)
+		return true;
+	size_t n = strlen(name);
+	for (const char *p = only; (p = strstr(p, name)); p += n)
+		if ((p == only || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/* Runs argv (NULL-terminated) and returns its exit status (-1: no exit). */
+static int run_cmd(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execv(argv[0], argv);
+		perror(argv[0]);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* 0: models are in s->dir; 77: cannot run here (skip); 1: fail. The models
+ * live in the build tree and are regenerated only when the scripts that make
+ * them change (make_test_model.py keeps a stamp per model). */
+static int generate(struct suite *s, const char *only)
+{
+	const char *src = getenv("HEARTH_SRC");
+	const char *build = getenv("HEARTH_BUILD");
+	const char *py = getenv("HEARTH_PYTHON");
+	char script[PATH_MAX];
+	if (!src || !build || !py) {
+		fprintf(stderr, "test_forward: HEARTH_SRC/HEARTH_BUILD/"
+			"HEARTH_PYTHON not set (run through meson test): "
+			"skipped\n");
+		return 77;
+	}
+	char *chk[] = {(char *)py, "-c", "import numpy", NULL};
+	if (run_cmd(chk) != 0) {
+		fprintf(stderr, "test_forward: %s has no numpy (install "
+			"python3-numpy): skipped\n", py);
+		return 77;
+	}
+	snprintf(script, sizeof(script), "%s/scripts/make_test_model.py", src);
+	snprintf(s->dir, sizeof(s->dir), "%s/tests/engine/forward-models",
+		 build);
+	char *gen[] = {(char *)py, script, "--all", "--out-dir", s->dir,
+		       only && *only ? "--only" : NULL, (char *)only, NULL};
+	int rc = run_cmd(gen);
+	if (rc != 0)
+		fprintf(stderr, "test_forward: %s failed (exit %d)\n", script,
+			rc);
+	return rc == 0 ? 0 : 1;
+}
+
+/* The closing table: the worst error per model and per weight type. */
+static void print_summary(const struct fcase *fc, int n)
+{
+	static const char *const types[] = {"F32", "F16", "BF16", "Q8_0",
+					    "Q4_0", "Q4_K", "Q5_K", "Q6_K"};
+	printf("\nforward vs reference, worst error as a fraction of the logit "
+	       "range (tolerance %g):\n", TOL);
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		double worst = -1;
+		const char *which = "";
+		for (int i = 0; i < n; i++) {
+			const char *dash = strrchr(fc[i].name, '-');
+			if (fc[i].ran && !strcmp(dash + 1, types[t]) &&
+			    fc[i].err_max > worst) {
+				worst = fc[i].err_max;
+				which = fc[i].name;
+			}
+		}
+		if (worst >= 0)
+			printf("  %-5s %.2e  (%s)\n", types[t], worst, which);
+	}
+}
+
+int main(void)
+{
+	struct suite s;
+	struct fcase fc[N_MODELS];
+	struct CMUnitTest tests[N_MODELS];
+	const char *only = getenv("HEARTH_FORWARD_ONLY");
+	int n = 0;
+
+	int rc = generate(&s, only);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < N_MODELS; i++) {
+		if (!selected(only, model_names[i]))
+			continue;
+		fc[n] = (struct fcase){.name = model_names[i], .suite = &s};
+		tests[n] = (struct CMUnitTest){.name = model_names[i],
+			.test_func = test_model, .initial_state = &fc[n]};
+		n++;
+	}
+	rc = _cmocka_run_group_tests("forward", tests, (size_t)n, NULL, NULL);
+	print_summary(fc, n);
+	printf("models and references: %s\n", s.dir);
+	return rc;
+}
