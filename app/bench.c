@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,7 +75,7 @@ static void *triad_run(void *arg)
 	return NULL;
 }
 
-static double measure_bandwidth_gbps(int n_threads)
+static double triad_gbps(int n_threads)
 {
 	const size_t n = (size_t)32 << 20; /* 128 MiB per array */
 	float *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
@@ -112,6 +113,30 @@ out_free:
 	free(b);
 	free(c);
 	return best;
+}
+
+/* The triad's arrays would dominate this process's peak RSS, which the
+ * bench reports for the engine: measure in a child process instead. */
+static double measure_bandwidth_gbps(int n_threads)
+{
+	double gbps = 0.0;
+	int fd[2], st;
+	pid_t pid;
+
+	if (pipe(fd))
+		return 0.0;
+	pid = fork();
+	if (pid == 0) {
+		gbps = triad_gbps(n_threads);
+		_exit(write(fd[1], &gbps, sizeof(gbps)) == sizeof(gbps) ? 0 : 1);
+	}
+	close(fd[1]);
+	if (pid < 0 || read(fd[0], &gbps, sizeof(gbps)) != sizeof(gbps))
+		gbps = 0.0;
+	close(fd[0]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	return gbps;
 }
 
 /* ---------------------------------------------------------------------------
@@ -260,6 +285,136 @@ static int bench_config(struct bench_cfg *b, int n_prompt)
 	return rc;
 }
 
+/* ---------------------------------------------------------------------------
+ * Concurrent sessions: each session prefills its own prompt, then all decode
+ * together, one batched forward pass per step (continuous batching).
+ */
+static int bench_sessions_one(struct bench_cfg *b, int n_sess)
+{
+	const struct hearth_cli *c = b->cli;
+	engine_context_params cp = engine_context_default_params();
+	engine_context *ctx[64] = { 0 };
+	int32_t toks[64], prompt[32];
+	int i, step, rc = 0, n_prompt = 32;
+	double t0, dt, single;
+
+	cp.n_ctx = n_prompt + c->gen + 1;
+	cp.n_batch = n_sess > n_prompt ? n_sess : n_prompt;
+	cp.n_threads = b->n_threads;
+	for (i = 0; i < n_sess && !rc; i++) {
+		rc = engine_context_new(b->m, &cp, &ctx[i]);
+		for (int j = 0; j < n_prompt && !rc; j++)
+			prompt[j] = (int32_t)((j * 7919 + i * 104729) % b->info.n_vocab);
+		if (!rc)
+			rc = engine_eval(ctx[i], prompt, n_prompt);
+	}
+	t0 = now_s();
+	for (step = 0; step < c->gen && !rc; step++) {
+		for (i = 0; i < n_sess; i++)
+			toks[i] = argmax(engine_logits(ctx[i]), b->info.n_vocab);
+		rc = engine_eval_multi(ctx, toks, n_sess);
+	}
+	dt = now_s() - t0;
+	if (rc) {
+		fprintf(stderr, "hearth bench: sessions run failed: %s\n", hearth_strerror(rc));
+	} else {
+		single = c->gen / dt;
+		if (c->json)
+			printf("{\"model\":\"%s\",\"type\":\"%s\",\"threads\":%d,"
+			       "\"sessions\":%d,\"gen_tokens\":%d,\"aggregate_decode_tps\":%.2f,"
+			       "\"per_session_decode_tps\":%.2f,\"peak_rss_bytes\":%lld}\n",
+			       b->path, b->info.main_type_name, b->n_threads, n_sess, c->gen,
+			       single * n_sess, single, peak_rss_bytes());
+		else
+			printf("sessions %3d: aggregate decode %8.2f t/s, every session %7.2f t/s "
+			       "(%d tokens each, none behind)\n", n_sess, single * n_sess, single,
+			       c->gen);
+	}
+	for (i = 0; i < n_sess; i++)
+		engine_context_free(ctx[i]);
+	return rc;
+}
+
+static int bench_sessions(struct bench_cfg *b)
+{
+	int list[MAX_CONFIGS], n, i, rc = 0;
+
+	n = parse_list(b->cli->sessions, list, MAX_CONFIGS);
+	if (n <= 0)
+		return app_usage_error(b->cli->cmd, "--sessions needs a list, e.g. 1,4,10");
+	for (i = 0; i < n && !rc; i++) {
+		if (list[i] > 64)
+			return app_usage_error(b->cli->cmd, "--sessions: at most 64");
+		rc = bench_sessions_one(b, list[i]);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Warm prefix: a 20-token turn after a 1000-token prefix that is already
+ * cached, against a bare 20-token prefill. Two warm cases: the same session
+ * (its KV cache kept across turns) and a new session served by the shared
+ * prefix cache.
+ */
+static double time_eval(engine_context *ctx, const int32_t *t, int n)
+{
+	double t0 = now_s();
+
+	return engine_eval(ctx, t, n) ? -1.0 : now_s() - t0;
+}
+
+static int bench_prefix(struct bench_cfg *b)
+{
+	enum { PREFIX = 1000, TURN = 20, REPS = 5 };
+	engine_context_params cp = engine_context_default_params();
+	engine_prefix_cache *pc = NULL;
+	engine_context *warm = NULL, *fresh = NULL;
+	int32_t toks[PREFIX + TURN];
+	double bare[REPS], same[REPS], cross[REPS];
+	int i, r, rc;
+
+	for (i = 0; i < PREFIX + TURN; i++)
+		toks[i] = (int32_t)((i * 7919 + 17) % b->info.n_vocab);
+	cp.n_ctx = PREFIX + TURN + 1;
+	cp.n_batch = 256;
+	cp.n_threads = b->n_threads;
+	rc = engine_prefix_cache_new(b->m, 256u << 20, &pc);
+	cp.prefix_cache = pc;
+	if (!rc)
+		rc = engine_context_new(b->m, &cp, &warm);
+	if (!rc)
+		rc = engine_context_new(b->m, &cp, &fresh);
+	if (!rc && time_eval(warm, toks, PREFIX) < 0)
+		rc = HEARTH_EIO;
+	for (r = 0; r < REPS && !rc; r++) {
+		engine_kv_truncate(fresh, 0);
+		bare[r] = time_eval(fresh, toks + PREFIX, TURN);
+		engine_kv_truncate(warm, PREFIX);
+		same[r] = time_eval(warm, toks + PREFIX, TURN);
+		engine_kv_truncate(fresh, 0);
+		cross[r] = time_eval(fresh, toks, PREFIX + TURN);
+		if (bare[r] < 0 || same[r] < 0 || cross[r] < 0)
+			rc = HEARTH_EIO;
+	}
+	if (!rc) {
+		struct stats sb = summarize(bare, REPS), ss = summarize(same, REPS);
+		struct stats sc = summarize(cross, REPS);
+
+		printf("warm prefix (%d cached + %d new tokens), median of %d:\n"
+		       "  bare %d-token prefill          %8.2f ms\n"
+		       "  same session, next turn        %8.2f ms  (%.2fx bare)\n"
+		       "  new session, prefix cache      %8.2f ms  (%.2fx bare, %d tokens from the cache)\n",
+		       PREFIX, TURN, REPS, TURN, sb.med * 1e3, ss.med * 1e3, ss.med / sb.med,
+		       sc.med * 1e3, sc.med / sb.med, engine_last_cached(fresh));
+	} else {
+		fprintf(stderr, "hearth bench: prefix run failed: %s\n", hearth_strerror(rc));
+	}
+	engine_context_free(warm);
+	engine_context_free(fresh);
+	engine_prefix_cache_free(pc);
+	return rc;
+}
+
 static int bench_engine(const struct hearth_cli *c)
 {
 	engine_model_params mp = engine_model_default_params();
@@ -271,9 +426,8 @@ static int bench_engine(const struct hearth_cli *c)
 	n_prompts = parse_list(c->prompt[0] ? c->prompt : "128", prompts, MAX_CONFIGS);
 	if (n_prompts <= 0)
 		return app_usage_error(c->cmd, "--prompt needs a list of lengths, e.g. 128,512");
-	if (c->sessions[0] || c->prefix || c->compare_llama[0]) {
-		fprintf(stderr, "hearth bench: --sessions, --prefix and --compare-llama "
-			"are not available yet (engine speed issue)\n");
+	if (c->compare_llama[0]) {
+		fprintf(stderr, "hearth bench: --compare-llama is not available yet\n");
 		return 2;
 	}
 	b.path = app_model_path(c);
@@ -293,8 +447,13 @@ static int bench_engine(const struct hearth_cli *c)
 		       b.info.main_type_name, (double)b.info.n_params / 1e6,
 		       (double)b.info.weight_bytes / 1048576.0, b.load_s, b.bw_gbps,
 		       b.n_threads);
-	for (i = 0; i < n_prompts && !rc; i++)
-		rc = bench_config(&b, prompts[i]);
+	if (c->sessions[0])
+		rc = bench_sessions(&b);
+	else if (c->prefix)
+		rc = bench_prefix(&b);
+	else
+		for (i = 0; i < n_prompts && !rc; i++)
+			rc = bench_config(&b, prompts[i]);
 	if (!c->json && !rc)
 		printf("peak RSS %.1f MiB\n", (double)peak_rss_bytes() / 1048576.0);
 	engine_model_free(b.m);

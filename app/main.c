@@ -7,11 +7,13 @@
 #include "app.h"
 #include "cli.h"
 
+#include "pipeline.h"
 #include "services.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The one global: a signal handler can reach the server no other way. */
 static services *g_server;
@@ -23,11 +25,39 @@ static void on_signal(int sig)
 		services_stop(g_server);
 }
 
+/* The model for serve: --model must load; the embedded default may be
+ * absent (then the server still answers /health and /v1 says 503). */
+static int serve_pipeline(const struct hearth_cli *c, pipeline **pl)
+{
+	pipeline_params pp = pipeline_default_params();
+	char err[512];
+
+	*pl = NULL;
+	pp.model_path = app_model_path(c);
+	pp.n_ctx = c->ctx;
+	pp.n_threads = c->threads;
+	pp.max_sessions = c->max_sessions > 0 ? c->max_sessions : 10;
+	pp.max_jobs = 4 * pp.max_sessions;
+	if (c->chat_format[0])
+		pp.chat_format = c->chat_format;
+	if (!c->model[0] && access(pp.model_path, R_OK)) {
+		fprintf(stderr, "hearth: no model at %s: serving without one "
+			"(/v1 answers 503; pass --model FILE)\n", pp.model_path);
+		return 0;
+	}
+	if (pipeline_new(&pp, pl, err, sizeof(err))) {
+		fprintf(stderr, "hearth: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_serve(const struct hearth_cli *c)
 {
 	services_params p = services_default_params();
 	struct sigaction sa;
 	char host[128], err[512];
+	pipeline *pl;
 	int port, rc;
 
 	if (c->n_args)
@@ -35,13 +65,17 @@ static int cmd_serve(const struct hearth_cli *c)
 	if (services_parse_listen(c->listen, host, sizeof(host), &port, err,
 				  sizeof(err)))
 		return app_usage_error(c->cmd, err);
+	if (serve_pipeline(c, &pl))
+		return 1;
 	p.host = host;
 	p.port = port;
 	p.token = c->token;
 	p.max_sessions = c->max_sessions;
+	p.pipeline = pl;
 	rc = services_new(&p, &g_server, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "hearth: %s\n", err);
+		pipeline_free(pl);
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -49,11 +83,13 @@ static int cmd_serve(const struct hearth_cli *c)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "hearth: serving on http://%s:%d (GET /health)\n",
-		strchr(host, ':') ? "[::1]" : host, services_port(g_server));
+	fprintf(stderr, "hearth: serving on http://%s:%d (GET /health)%s%s\n",
+		strchr(host, ':') ? "[::1]" : host, services_port(g_server),
+		pl ? ", model " : "", pl ? pipeline_model_name(pl) : "");
 	rc = services_run(g_server);
-	services_free(g_server);
+	services_free(g_server); /* before the pipeline it serves */
 	g_server = NULL;
+	pipeline_free(pl);
 	fprintf(stderr, "hearth: stopped\n");
 	return rc ? 1 : 0;
 }

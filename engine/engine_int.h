@@ -213,6 +213,23 @@ size_t engine_matmul_scratch(const engine_mat *w, int n_tok);
 /* Name of the SIMD path in use ("scalar", "avx2", "avx512", "neon"). */
 const char *engine_simd_name(void);
 
+/* Vector kernels of the forward pass (kernels_vec.c dispatch, same SIMD
+ * path as engine_matmul). Attention over an F16 KV cache: row j of k/v
+ * starts at k + j·k_stride (elements), hd elements each.
+ * s[j] = scale · Σ_d q[d]·k_j[d] for j < n_kv. */
+void engine_attn_scores_f16(const float *q, const ggml_half *k,
+			    size_t k_stride, int n_kv, int hd, float scale,
+			    float *s);
+/* o[d] = Σ_j p[j]·v_j[d] for d < hd (o overwritten). */
+void engine_attn_values_f16(const float *p, const ggml_half *v,
+			    size_t v_stride, int n_kv, int hd, float *o);
+/* s[i] = exp(s[i] − max s) in place (n ≥ 1); returns Σ s[i]. */
+float engine_softmax(float *s, int n);
+/* g[i] = silu(g[i]) · u[i] (SwiGLU's gate). */
+void engine_swiglu(float *g, const float *u, size_t n);
+/* h[i] = binary16(x[i]), round to nearest even (KV cache stores). */
+void engine_f32_to_f16_row(const float *x, ggml_half *h, size_t n);
+
 /* ---------------------------------------------------------------------------
  * Tokenizer (tokenizer.c).
  */

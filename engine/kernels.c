@@ -25,6 +25,13 @@
 /* Another SIMD file adds its table here, above scalar (best first); its
  * #if must match the meson condition that compiles the file. */
 static const engine_kernels *const kernel_paths[] = {
+#if defined(__x86_64__)
+	&engine_kernels_avx512,
+	&engine_kernels_avx2,
+#endif
+#if defined(__aarch64__)
+	&engine_kernels_neon,
+#endif
 	&engine_kernels_scalar,
 };
 
@@ -46,8 +53,11 @@ static void kernels_pick(void)
 {
 	const char *force = getenv("HEARTH_SIMD");
 
-	if (force && *force && (kernels_active = engine_kernels_find(force)))
-		return;
+	if (force && *force) {
+		kernels_active = engine_kernels_find(force);
+		if (kernels_active)
+			return;
+	}
 	for (size_t i = 0; i < N_PATHS; i++) {
 		if (kernel_paths[i]->cpu_ok()) {
 			kernels_active = kernel_paths[i];

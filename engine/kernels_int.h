@@ -23,10 +23,26 @@ typedef struct engine_kernels {
 		       const float *x, int n_tok, float *y, void *scratch);
 	/* Bytes of scratch matmul needs for w and n_tok tokens (may be 0). */
 	size_t (*matmul_scratch)(const engine_mat *w, int n_tok);
+	/* Vector kernels of the forward pass, contracts in engine_int.h
+	 * (engine_attn_scores_f16 …); NULL: the scalar reference of
+	 * kernels_vec.c runs instead. */
+	void (*attn_scores_f16)(const float *q, const ggml_half *k,
+				size_t k_stride, int n_kv, int hd, float scale,
+				float *s);
+	void (*attn_values_f16)(const float *p, const ggml_half *v,
+				size_t v_stride, int n_kv, int hd, float *o);
+	float (*softmax)(float *s, int n);
+	void (*swiglu)(float *g, const float *u, size_t n);
+	void (*f32_to_f16)(const float *x, ggml_half *h, size_t n);
 } engine_kernels;
 
 /* One table per kernel file. */
 extern const engine_kernels engine_kernels_scalar;
+/* SIMD paths (kernels_avx2.c, kernels_avx512.c on x86-64; kernels_neon.c
+ * on arm64), compiled only for their architecture. */
+extern const engine_kernels engine_kernels_avx2;
+extern const engine_kernels engine_kernels_avx512;
+extern const engine_kernels engine_kernels_neon;
 
 /* The path engine_matmul() uses (chosen once per process). */
 const engine_kernels *engine_kernels_active(void);

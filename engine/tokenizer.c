@@ -889,11 +889,22 @@ static bool bigram_before(const struct bigram *x, const struct bigram *y)
 	return x->prio < y->prio || (x->prio == y->prio && x->left < y->left);
 }
 
-static void heap_push(struct heap *h, struct bigram b)
+static bool heap_push(struct heap *h, struct bigram b)
 {
-	size_t i = h->n++;
+	size_t i;
 
-	/* cap is 3·n_symbols: n-1 initial pairs + at most 2 per merge */
+	/* at most 3·n_symbols entries (n-1 initial pairs, 2 per merge), but
+	 * usually far fewer: grow on demand */
+	if (h->n == h->cap) {
+		size_t cap = 2 * h->cap + 16;
+		struct bigram *a = realloc(h->a, cap * sizeof(*a));
+
+		if (!a)
+			return false;
+		h->a = a;
+		h->cap = cap;
+	}
+	i = h->n++;
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
 
@@ -903,6 +914,7 @@ static void heap_push(struct heap *h, struct bigram b)
 		i = p;
 	}
 	h->a[i] = b;
+	return true;
 }
 
 static struct bigram heap_pop(struct heap *h)
@@ -933,6 +945,7 @@ struct merge_work {
 	struct sym *sy;   /* (n_sym) */
 	struct heap h;
 	bool spm;
+	bool oom;         /* a heap push failed: the result is incomplete */
 };
 
 static void try_bigram(struct merge_work *w, int32_t l, int32_t r)
@@ -960,12 +973,14 @@ static void try_bigram(struct merge_work *w, int32_t l, int32_t r)
 			return;
 		prio = rank;
 	}
-	heap_push(&w->h, (struct bigram){ prio, l, r, nl + nr });
+	if (!heap_push(&w->h, (struct bigram){ prio, l, r, nl + nr }))
+		w->oom = true;
 }
 
-static void merge_symbols(struct merge_work *w, int32_t n_sym)
+static int merge_symbols(struct merge_work *w, int32_t n_sym)
 {
 	w->h.n = 0;
+	w->oom = false;
 	for (int32_t i = 0; i + 1 < n_sym; i++)
 		try_bigram(w, i, i + 1);
 	while (w->h.n) {
@@ -983,6 +998,7 @@ static void merge_symbols(struct merge_work *w, int32_t n_sym)
 		try_bigram(w, l->prev, b.left);
 		try_bigram(w, b.left, l->next);
 	}
+	return w->oom ? HEARTH_ENOMEM : 0;
 }
 
 static int merge_work_init(struct merge_work *w, const engine_vocab *v,
@@ -992,7 +1008,7 @@ static int merge_work_init(struct merge_work *w, const engine_vocab *v,
 	w->v = v;
 	w->spm = spm;
 	w->sy = malloc((max_sym ? max_sym : 1) * sizeof(*w->sy));
-	w->h.cap = 3 * max_sym + 4;
+	w->h.cap = max_sym + 16;
 	w->h.a = malloc(w->h.cap * sizeof(*w->h.a));
 	return w->sy && w->h.a ? 0 : HEARTH_ENOMEM;
 }
@@ -1319,7 +1335,7 @@ static int bpe_piece(struct merge_work *w, const char *bytes, size_t n,
 			return out_push(o, id);
 	}
 	w->text = enc;
-	merge_symbols(w, (int32_t)n);
+	rc = merge_symbols(w, (int32_t)n);
 	for (int32_t i = 0; !rc && i >= 0; i = w->sy[i].next)
 		rc = bpe_emit(v, enc + w->sy[i].off, w->sy[i].n, o);
 	return rc;
@@ -1396,14 +1412,13 @@ static int spm_emit(const engine_vocab *v, const char *s, size_t n,
 static int spm_fragment(const engine_vocab *v, const char *s, size_t n,
 			bool prefix, struct tok_out *o)
 {
-	struct merge_work w;
+	struct merge_work w = { 0 };
 	char *esc = malloc(3 * n + 4);
-	size_t len = 0;
+	size_t len = 0, chars = 0;
 	int32_t n_sym = 0;
-	int rc;
+	int rc = 0;
 
-	rc = merge_work_init(&w, v, 3 * n + 3, true);
-	if (rc || !esc) {
+	if (!esc) {
 		rc = HEARTH_ENOMEM;
 		goto out_free;
 	}
@@ -1419,6 +1434,12 @@ static int spm_fragment(const engine_vocab *v, const char *s, size_t n,
 			esc[len++] = s[i];
 		}
 	}
+	for (size_t i = 0; i < len; chars++)
+		i += utf8_len_of((uint8_t)esc[i]);
+	if (merge_work_init(&w, v, chars, true)) {
+		rc = HEARTH_ENOMEM;
+		goto out_free;
+	}
 	for (size_t i = 0; i < len; n_sym++) {
 		size_t cl = utf8_len_of((uint8_t)esc[i]);
 
@@ -1429,7 +1450,7 @@ static int spm_fragment(const engine_vocab *v, const char *s, size_t n,
 		i += cl;
 	}
 	w.text = esc;
-	merge_symbols(&w, n_sym);
+	rc = merge_symbols(&w, n_sym);
 	for (int32_t i = 0; !rc && n_sym && i >= 0; i = w.sy[i].next)
 		rc = spm_emit(v, esc + w.sy[i].off, w.sy[i].n, o);
 out_free:

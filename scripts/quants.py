@@ -17,6 +17,7 @@ only Python loops run over the handful of candidate grid widths.
 
 API (used by scripts/gguf_writer.py):
     quantize(type_name, a)          a: float32 (rows, row_len) -> bytes
+                                    (1-D = one row; N-D = rows of shape[-1])
     dequantize(type_name, raw, shape) -> float32 array of shape
     TYPES[type_name] = (ggml type id, elements per block, bytes per block)
 
@@ -391,12 +392,13 @@ def _check(type_name, row_len):
 
 def quantize(type_name, a):
     """Quantize a float32 matrix (rows, row_len) to type_name's raw bytes,
-    rows back to back as GGUF stores them."""
+    rows back to back as GGUF stores them. A 1-D array is one row; more
+    dimensions are rows of the last one (GGUF's ne[0] innermost)."""
     a = np.ascontiguousarray(a, dtype=F32)
-    if a.ndim != 2:
-        raise ValueError('quants: expected a 2-D array, got shape %s' %
-                         (a.shape,))
-    _check(type_name, a.shape[1])
+    if a.ndim < 1:
+        raise ValueError('quants: expected an array with a row dimension,'
+                         ' got shape %s' % (a.shape,))
+    _check(type_name, a.shape[-1])
     flat = a.reshape(-1)
     if type_name == 'F32':
         return flat.astype('<f4').tobytes()

@@ -1,7 +1,8 @@
 /*
  * services.h — Hearth's network face: one libwebsockets server on one port
- * serving the HTTP API (/health now; /v1/chat/completions, /v1/models,
- * /metrics and the realtime WebSocket as those stages land; DESIGN.md §5).
+ * serving the OpenAI-compatible HTTP API (POST /v1/chat/completions,
+ * GET /v1/models), the realtime WebSocket (WS /v1/realtime, PROTOCOLS.md
+ * §1, text events), GET /health and GET /metrics (DESIGN.md §5).
  *
  * Threads: services_run() runs the libwebsockets loop on the calling thread;
  * that thread is the only one that touches sockets. services_stop() is safe
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct pipeline;
+
 typedef struct services services;
 
 typedef struct services_params {
@@ -24,7 +27,10 @@ typedef struct services_params {
 				   NULL/"" (then only loopback is served) */
 	int max_sessions;
 	size_t max_body;        /* bytes; larger requests get 413 */
-	const char *model_name; /* reported by /health; may be NULL */
+	const char *model_name; /* reported by /health; NULL = the pipeline's */
+	struct pipeline *pipeline; /* the engine's scheduler (pipeline.h), or
+				   NULL: no model, the /v1 routes answer 503;
+				   borrowed, must outlive the server */
 } services_params;
 
 services_params services_default_params(void);
@@ -50,7 +56,8 @@ int services_run(services *s);
 /* Ask services_run() to return. Async-signal-safe. */
 void services_stop(services *s);
 
-/* Close the listening socket and free everything (NULL-safe). */
+/* Close the listening socket and every connection and free everything
+ * (NULL-safe). Free the server before the pipeline it serves. */
 void services_free(services *s);
 
 /* The port actually bound (useful with port 0 in tests). */

@@ -55,7 +55,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight).to(x.dtype)
 
 
 def rope_tables(cfg, n):
@@ -72,6 +73,12 @@ def apply_rope(x, cos, sin):
     a, b = x2[..., 0], x2[..., 1]
     out = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1)
     return out.reshape(x.shape)
+
+
+def causal_bias(T, S):
+    """(T, S) additive mask: query i (the last T of S positions) sees keys <= its own."""
+    keep = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+    return torch.zeros(T, S).masked_fill(~keep, float("-inf"))
 
 
 class Block(nn.Module):
@@ -100,7 +107,7 @@ class Block(nn.Module):
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def attend(self, x, q, k, v, mask):
-        """Attention over k/v (B, Hkv, S, hd) with a bool mask (T, S), then the FFN.
+        """Attention over k/v (B, Hkv, S, hd) with an additive mask (T, S), then the FFN.
 
         The query heads that share a KV head are folded into the row axis,
         (B, Hkv, rep*T, hd), so K and V are never copied per query head.
@@ -108,9 +115,12 @@ class Block(nn.Module):
         c = self.cfg
         rep = c.n_heads // c.n_kv_heads
         B, H, T, hd = q.shape
-        qg = q.reshape(B, c.n_kv_heads, rep * T, hd)
-        att = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))   # (B, Hkv, rep*T, S)
-        att = att.masked_fill(~mask.repeat(rep, 1), float("-inf")).softmax(-1)
+        qg = q.reshape(B, c.n_kv_heads, rep * T, hd) * (1.0 / math.sqrt(hd))
+        att = qg @ k.transpose(-1, -2)                      # (B, Hkv, rep*T, S)
+        # under bf16 autocast the scores stay bf16 (softmax accumulates in
+        # float inside the kernel): float copies of this, the largest tensor
+        # of a training step, cost more than the matmuls themselves
+        att = (att + mask.repeat(rep, 1).to(att.dtype)).softmax(-1).to(v.dtype)
         o = (att @ v).reshape(B, H, T, hd)
         B, _, T, _ = o.shape
         x = x + self.wo(o.transpose(1, 2).reshape(B, T, c.dim))
@@ -140,14 +150,18 @@ class Llama(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def logits(self, h):
-        h = self.norm(h)
+        h = self.norm(h.float())
         w = self.tok_emb.weight if self.output is None else self.output.weight
         return h @ w.t()
 
-    def forward_shared_prefix(self, prefix, suffix, pick):
+    def forward_shared_prefix(self, prefix, suffix, pick, prefix_grad=True):
         """prefix (P,) ids shared by the batch; suffix (B, S) ids right after it.
 
         pick: bool (B, S), positions whose next-token logits are wanted.
+        prefix_grad=False runs the prefix without autograd: its keys/values
+        are still those of the current weights, but no gradient flows back
+        through them, which saves the prefix's backward pass (the prefix is
+        never a training target anyway).
         Returns logits (N, V) for those positions, in row-major order.
         """
         P, (B, S) = prefix.shape[0], suffix.shape
@@ -156,15 +170,18 @@ class Llama(nn.Module):
         cp, sp = self.cos[:P], self.sin[:P]
         cs, ss = self.cos[P:P + S], self.sin[P:P + S]
         # suffix query i sees the whole prefix and suffix keys j <= i
-        mask = torch.ones(S, P + S, dtype=torch.bool).tril(diagonal=P)
-        causal = torch.ones(P, P, dtype=torch.bool).tril()
+        mask = causal_bias(S, P + S)
+        causal = causal_bias(P, P)
         for blk in self.layers:
-            qp, kp, vp = blk.qkv(hp, cp, sp)
+            with torch.set_grad_enabled(prefix_grad and torch.is_grad_enabled()):
+                qp, kp, vp = blk.qkv(hp, cp, sp)
             qs, ks, vs = blk.qkv(hs, cs, ss)
             k = torch.cat((kp.expand(B, -1, -1, -1), ks), dim=2)
             v = torch.cat((vp.expand(B, -1, -1, -1), vs), dim=2)
             hs_new = blk.attend(hs, qs, k, v, mask)
-            hp = blk.attend(hp, qp, kp, vp, causal)
+            if blk is not self.layers[-1]:    # the last layer's prefix output is unused
+                with torch.set_grad_enabled(prefix_grad and torch.is_grad_enabled()):
+                    hp = blk.attend(hp, qp, kp, vp, causal)
             hs = hs_new
         return self.logits(hs[pick])
 
@@ -184,7 +201,7 @@ class Llama(nn.Module):
             if kv is not None:
                 k = torch.cat((kv[0], k), dim=2)
                 v = torch.cat((kv[1], v), dim=2)
-            mask = torch.ones(T, k.shape[2], dtype=torch.bool).tril(diagonal=k.shape[2] - T)
+            mask = causal_bias(T, k.shape[2])
             h = blk.attend(h, q, k, v, mask)
             new.append((k, v))
         return self.logits(h[0, -1]), new

@@ -30,6 +30,56 @@
 #include "engine_int.h"
 
 /* ---------------------------------------------------------------------------
+ * Allocation-failure injection: linked with --wrap=malloc,calloc,realloc
+ * (tests/engine/meson.build). Armed only around engine calls; the test's
+ * own helpers allocate unarmed.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_fail_at = -1; /* fail the call with this index; -1 never */
+static long alloc_calls;
+
+static bool alloc_should_fail(void)
+{
+	return alloc_fail_at >= 0 && alloc_calls++ == alloc_fail_at;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return alloc_should_fail() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return alloc_should_fail() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return alloc_should_fail() ? NULL : __real_realloc(p, n);
+}
+
+static void alloc_arm(long at)
+{
+	alloc_fail_at = at;
+	alloc_calls = 0;
+}
+
+/* Disarm; true if the armed failure was hit. */
+static bool alloc_disarm(void)
+{
+	bool hit = alloc_fail_at >= 0 && alloc_calls > alloc_fail_at;
+
+	alloc_fail_at = -1;
+	return hit;
+}
+
+/* ---------------------------------------------------------------------------
  * Shared model files
  */
 static bool models_dir(char *buf, size_t len)
@@ -925,6 +975,124 @@ static void test_padding_out_of_range(void **state)
 	engine_vocab_free(v);
 }
 
+/* ---------------------------------------------------------------------------
+ * Allocation-failure sweeps: fail the n-th allocation of a load or a
+ * tokenize call for every n until one succeeds; each failure must be
+ * HEARTH_ENOMEM with nothing leaked (ASan checks at exit) and no output.
+ */
+static void sweep_load(struct wbuf *kvs, engine_vocab **out)
+{
+	size_t len;
+	uint8_t *bytes = gguf_bytes(kvs, &len);
+	char err[ENGINE_ERRLEN];
+	gguf *g;
+	int rc;
+
+	assert_int_equal(gguf_open_buffer(bytes, len, &g, err, sizeof(err)), 0);
+	for (long k = 0;; k++) {
+		engine_vocab *v = NULL;
+		bool hit;
+
+		alloc_arm(k);
+		rc = engine_vocab_load(g, &v, err, sizeof(err));
+		hit = alloc_disarm();
+		if (!hit) {
+			assert_int_equal(rc, 0);
+			*out = v;
+			break;
+		}
+		assert_int_equal(rc, HEARTH_ENOMEM);
+		assert_null(v);
+	}
+	gguf_close(g);
+	free(bytes);
+	free(kvs->p);
+	memset(kvs, 0, sizeof(*kvs));
+}
+
+static void sweep_tokenize(const engine_vocab *v, const char *text)
+{
+	int n_ref, rc;
+	int32_t *ref = tokenize(v, text, strlen(text), true, true, &n_ref);
+	int32_t got[256];
+
+	assert_true(n_ref > 0 && n_ref <= 256);
+	for (long k = 0;; k++) {
+		bool hit;
+
+		alloc_arm(k);
+		rc = engine_vocab_tokenize(v, text, strlen(text), true, true, got, 256);
+		hit = alloc_disarm();
+		if (!hit) {
+			assert_ids(got, rc, ref, n_ref);
+			break;
+		}
+		assert_int_equal(rc, HEARTH_ENOMEM);
+	}
+	free(ref);
+}
+
+static void test_alloc_failures(void **state)
+{
+	/* SentencePiece with specials, merges by score and byte fallback */
+	char *toks[262 + 6];
+	float scores[268];
+	int32_t types[268];
+	const char *extra[] = { "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab",
+				"\xE2\x96\x81" "ab" };
+	const char *const pieces[] = { "Hello", " world", "123", "!\n" };
+	struct wbuf kvs = { 0 };
+	engine_vocab *v;
+	char buf[16];
+	int n = 0;
+
+	(void)state;
+	toks[n++] = strdup("<unk>");
+	toks[n++] = strdup("<s>");
+	toks[n++] = strdup("</s>");
+	for (int b = 0; b < 256; b++) {
+		snprintf(buf, sizeof(buf), "<0x%02X>", b);
+		toks[n++] = strdup(buf);
+	}
+	for (int i = 0; i < 6; i++)
+		toks[n++] = strdup(extra[i]);
+	for (int i = 0; i < n; i++) {
+		scores[i] = i < 259 ? 0.0f : (float)-i;
+		types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+	}
+	kv_str(&kvs, "tokenizer.ggml.model", "llama");
+	kv_strs(&kvs, "tokenizer.ggml.tokens", toks, n);
+	kv_head(&kvs, "tokenizer.ggml.scores", GGUF_VT_ARRAY);
+	put_le(&kvs, GGUF_VT_FLOAT32, 4);
+	put_le(&kvs, (uint64_t)n, 8);
+	for (int i = 0; i < n; i++) {
+		uint32_t bits;
+
+		memcpy(&bits, &scores[i], 4);
+		put_le(&kvs, bits, 4);
+	}
+	kv_i32s(&kvs, "tokenizer.ggml.token_type", types, n);
+	kv_str(&kvs, "tokenizer.chat_template", "{{ messages }}");
+	sweep_load(&kvs, &v);
+	{
+		/* BOS, the parsed "<s>", then "▁ab▁abé": "▁a" (best score)
+		 * merges first at both places, then "▁ab" twice; é has no
+		 * token: bytes <0xC3><0xA9> (ids 3 + byte) */
+		const int32_t want[] = { 1, 1, 264, 264, 3 + 0xC3, 3 + 0xA9 };
+
+		check_tokens(v, "<s>ab ab\xC3\xA9", true, true, want, 6);
+	}
+	sweep_tokenize(v, "<s>ab ab\xC3\xA9</s>b");
+	engine_vocab_free(v);
+	for (int i = 0; i < n; i++)
+		free(toks[i]);
+
+	/* byte-level BPE: split, merges, ignore_merges */
+	v = split_vocab("llama3", pieces, 4);
+	sweep_tokenize(v, "Hello world123!\nHello world");
+	engine_vocab_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_bpe_merge_rank),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_padding_out_of_range),
+		cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,170 @@
+/*
+ * kernels_tiled.c — the matmul driver shared by the SIMD paths: plan the
+ * scratch, prepare (quantize) the activations once per call, then split
+ * the weight rows over the pool's threads.
+ *
+ * Work split: the rows are cut into chunks that threads claim from an
+ * atomic counter, so a thread slowed by another process on its core (the
+ * reference box has two, shared) does not hold the others up at a static
+ * boundary. Inside a chunk the tokens are the outer loop and the rows the
+ * inner one: a chunk's weights (≤ CHUNK_BYTES) stay in L2 while every
+ * tile of tmax tokens sweeps them, and the tile's activations stay in L1.
+ *
+ * Allocation: none; the prepared activations live in the caller's scratch
+ * (ktiled_matmul_scratch bytes).
+ *
+ * Threading: any thread, one call at a time per thread pool.
+ */
+#include "kernels_tiled.h"
+
+#include <stdatomic.h>
+
+/* A chunk's weight bytes: small enough that the tiles re-reading it for
+ * every token tile find it in L2 (1-2 MiB on current x86 cores). */
+#define CHUNK_BYTES (192 * 1024)
+/* Chunks per thread to aim for, so a late thread can catch up. */
+#define CHUNKS_PER_THREAD 4
+/* Below this many activation elements one thread prepares them all: the
+ * pool round trip costs more than the quantization. */
+#define PREP_PARALLEL_MIN 65536
+
+typedef struct kjob {
+	const ktype *kt;
+	const engine_mat *w;
+	const float *x;         /* (n_tok, ne0) f32 */
+	const uint8_t *xa;      /* (n_tok, xa_stride) prepared, or x */
+	uint8_t *xa_out;        /* the same, writable, while preparing */
+	size_t xa_stride;
+	int n_tok;
+	float *y;               /* (n_tok, ne1) f32 */
+	int64_t chunk_rows;     /* multiple of kt->rmax */
+	int64_t n_chunks;
+	atomic_llong next;      /* next unclaimed chunk */
+} kjob;
+
+static size_t act_stride(const ktype *kt, int64_t ne0)
+{
+	size_t b = kt->act_bytes(ne0);
+
+	return (b + KT_ALIGN - 1) / KT_ALIGN * KT_ALIGN;
+}
+
+static uint8_t *align_up(void *p)
+{
+	uintptr_t u = (uintptr_t)p;
+
+	return (uint8_t *)((u + KT_ALIGN - 1) & ~(uintptr_t)(KT_ALIGN - 1));
+}
+
+/* Tokens [ith·n/nth, (ith+1)·n/nth) quantized into scratch. */
+static void prep_tokens(int ith, int nth, void *arg)
+{
+	kjob *j = arg;
+	int t0 = (int)((int64_t)j->n_tok * ith / nth);
+	int t1 = (int)((int64_t)j->n_tok * (ith + 1) / nth);
+
+	for (int t = t0; t < t1; t++)
+		j->kt->act_prep(j->x + (size_t)t * (size_t)j->w->ne0,
+				j->xa_out + (size_t)t * j->xa_stride,
+				j->w->ne0);
+}
+
+/* One chunk of rows [r0, r1) for every token. */
+static void run_chunk(const kjob *j, int64_t r0, int64_t r1)
+{
+	const ktype *kt = j->kt;
+	const engine_mat *w = j->w;
+
+	for (int t0 = 0; t0 < j->n_tok; t0 += kt->tmax) {
+		int nt = j->n_tok - t0 < kt->tmax ? j->n_tok - t0 : kt->tmax;
+
+		for (int64_t r = r0; r < r1; r += kt->rmax) {
+			int nr = r1 - r < kt->rmax ? (int)(r1 - r) : kt->rmax;
+
+			kt->tile((const uint8_t *)w->data + r * (int64_t)w->row_bytes,
+				 w->row_bytes, nr, j->xa + (size_t)t0 * j->xa_stride,
+				 j->xa_stride, nt, w->ne0,
+				 j->y + (int64_t)t0 * w->ne1 + r, w->ne1);
+		}
+	}
+}
+
+static void matmul_worker(int ith, int nth, void *arg)
+{
+	kjob *j = arg;
+	long long c;
+
+	(void)ith;
+	(void)nth;
+	while ((c = atomic_fetch_add_explicit(&j->next, 1,
+					      memory_order_relaxed)) < j->n_chunks) {
+		int64_t r0 = c * j->chunk_rows;
+		int64_t r1 = r0 + j->chunk_rows < j->w->ne1 ? r0 + j->chunk_rows
+							     : j->w->ne1;
+
+		run_chunk(j, r0, r1);
+	}
+}
+
+/* Rows per chunk: a multiple of rmax, at most CHUNK_BYTES of weights when
+ * several token tiles reuse them, and enough chunks to balance threads. */
+static int64_t plan_chunk_rows(const ktype *kt, const engine_mat *w,
+			       int n_tok, int nth)
+{
+	int64_t rows = (w->ne1 + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
+		       ((int64_t)nth * CHUNKS_PER_THREAD);
+
+	if (n_tok > kt->tmax) {
+		int64_t fit = CHUNK_BYTES / (int64_t)w->row_bytes;
+
+		if (rows > fit)
+			rows = fit;
+	}
+	rows = (rows + kt->rmax - 1) / kt->rmax * kt->rmax;
+	return rows > 0 ? rows : kt->rmax;
+}
+
+void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
+		   engine_threadpool *tp, const engine_mat *w, const float *x,
+		   int n_tok, float *y, void *scratch)
+{
+	const ktype *kt = w->type < GGML_T_COUNT ? types[w->type] : NULL;
+	int nth = engine_threadpool_size(tp);
+	kjob j = { .kt = kt, .w = w, .x = x, .n_tok = n_tok, .y = y };
+
+	if (!kt) {
+		engine_kernels_scalar.matmul(tp, w, x, n_tok, y, scratch);
+		return;
+	}
+	if (n_tok <= 0 || w->ne1 <= 0)
+		return;
+	if (kt->act_bytes(w->ne0) == 0) {
+		j.xa = (const uint8_t *)x;
+		j.xa_stride = (size_t)w->ne0 * sizeof(float);
+	} else {
+		j.xa_out = align_up(scratch);
+		j.xa = j.xa_out;
+		j.xa_stride = act_stride(kt, w->ne0);
+		if ((int64_t)n_tok * w->ne0 >= PREP_PARALLEL_MIN && nth > 1)
+			engine_threadpool_run(tp, prep_tokens, &j);
+		else
+			prep_tokens(0, 1, &j);
+	}
+	j.chunk_rows = plan_chunk_rows(kt, w, n_tok, nth);
+	j.n_chunks = (w->ne1 + j.chunk_rows - 1) / j.chunk_rows;
+	atomic_init(&j.next, 0);
+	engine_threadpool_run(tp, matmul_worker, &j);
+}
+
+size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
+			     const engine_mat *w, int n_tok)
+{
+	const ktype *kt = w->type < GGML_T_COUNT ? types[w->type] : NULL;
+
+	if (!kt)
+		return engine_kernels_scalar.matmul_scratch(w, n_tok);
+	if (kt->act_bytes(w->ne0) == 0 || n_tok <= 0)
+		return 0;
+	/* + KT_ALIGN: the caller's buffer need not be aligned */
+	return (size_t)n_tok * act_stride(kt, w->ne0) + KT_ALIGN;
+}
