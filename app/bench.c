@@ -8,6 +8,7 @@
 
 #include "engine.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -213,6 +214,8 @@ static int run_once(engine_context *ctx, const engine_model_info *info,
 
 struct bench_cfg {
 	const struct hearth_cli *cli;
+	double pp_med[MAX_CONFIGS], tg_med[MAX_CONFIGS];
+	int n_done;
 	const char *path;
 	engine_model *m;
 	engine_model_info info;
@@ -279,10 +282,78 @@ static int bench_config(struct bench_cfg *b, int n_prompt)
 	if (rc)
 		fprintf(stderr, "hearth bench: run failed: %s (%s)\n", hearth_strerror(rc),
 			engine_context_error(ctx));
-	else
-		report(b, n_prompt, c->gen, summarize(pp, reps), summarize(tg, reps));
+	else {
+		struct stats spp = summarize(pp, reps), stg = summarize(tg, reps);
+
+		report(b, n_prompt, c->gen, spp, stg);
+		b->pp_med[b->n_done] = spp.med;
+		b->tg_med[b->n_done++] = stg.med;
+	}
 	engine_context_free(ctx);
 	return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * --compare-llama: run the user's llama-bench on the same file, threads and
+ * sizes right after our runs, and print the ratios. llama-bench -o json
+ * prints an array of objects with n_prompt, n_gen and avg_ts.
+ */
+static double llama_rate(const cJSON *arr, int n_prompt, int n_gen)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr) {
+		const cJSON *p = cJSON_GetObjectItem(it, "n_prompt");
+		const cJSON *g = cJSON_GetObjectItem(it, "n_gen");
+		const cJSON *ts = cJSON_GetObjectItem(it, "avg_ts");
+
+		if (cJSON_IsNumber(p) && cJSON_IsNumber(g) && cJSON_IsNumber(ts) &&
+		    p->valueint == n_prompt && g->valueint == n_gen)
+			return ts->valuedouble;
+	}
+	return 0.0;
+}
+
+static int compare_llama(struct bench_cfg *b, const int *prompts, int n)
+{
+	char cmd[4096], buf[65536];
+	size_t len = 0, got;
+	cJSON *arr;
+	FILE *f;
+	int i;
+
+	/* arguments go through the shell: refuse anything but plain paths */
+	if (strpbrk(b->cli->compare_llama, "'\"\\$`") || strpbrk(b->path, "'\"\\$`"))
+		return app_usage_error(b->cli->cmd, "--compare-llama: path has quote characters");
+	len = (size_t)snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -r %d -o json -n %d -p ",
+			       b->cli->compare_llama, b->path, b->n_threads,
+			       b->cli->repeat < 1 ? 1 : b->cli->repeat, b->cli->gen);
+	for (i = 0; i < n && len < sizeof(cmd) - 16; i++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%s%d", i ? "," : "", prompts[i]);
+	fprintf(stderr, "hearth bench: running %s\n", cmd);
+	f = popen(cmd, "r");
+	if (!f) {
+		fprintf(stderr, "hearth bench: cannot run %s\n", b->cli->compare_llama);
+		return 1;
+	}
+	len = 0;
+	while (len < sizeof(buf) - 1 && (got = fread(buf + len, 1, sizeof(buf) - 1 - len, f)) > 0)
+		len += got;
+	buf[len] = '\0';
+	if (pclose(f) != 0 || !(arr = cJSON_Parse(buf)) ) {
+		fprintf(stderr, "hearth bench: %s failed or printed no JSON\n", b->cli->compare_llama);
+		return 1;
+	}
+	for (i = 0; i < n && i < b->n_done; i++) {
+		double lpp = llama_rate(arr, prompts[i], 0), ltg = llama_rate(arr, 0, b->cli->gen);
+
+		printf("vs llama.cpp: pp%-5d ours %8.2f  llama %8.2f  ratio %.2fx   "
+		       "tg%-4d ours %8.2f  llama %8.2f  ratio %.2fx\n",
+		       prompts[i], b->pp_med[i], lpp, lpp > 0 ? b->pp_med[i] / lpp : 0.0,
+		       b->cli->gen, b->tg_med[i], ltg, ltg > 0 ? b->tg_med[i] / ltg : 0.0);
+	}
+	cJSON_Delete(arr);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -426,10 +497,6 @@ static int bench_engine(const struct hearth_cli *c)
 	n_prompts = parse_list(c->prompt[0] ? c->prompt : "128", prompts, MAX_CONFIGS);
 	if (n_prompts <= 0)
 		return app_usage_error(c->cmd, "--prompt needs a list of lengths, e.g. 128,512");
-	if (c->compare_llama[0]) {
-		fprintf(stderr, "hearth bench: --compare-llama is not available yet\n");
-		return 2;
-	}
 	b.path = app_model_path(c);
 	b.n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	mp.path = b.path;
@@ -454,6 +521,8 @@ static int bench_engine(const struct hearth_cli *c)
 	else
 		for (i = 0; i < n_prompts && !rc; i++)
 			rc = bench_config(&b, prompts[i]);
+	if (!rc && c->compare_llama[0] && !c->sessions[0] && !c->prefix)
+		rc = compare_llama(&b, prompts, n_prompts);
 	if (!c->json && !rc)
 		printf("peak RSS %.1f MiB\n", (double)peak_rss_bytes() / 1048576.0);
 	engine_model_free(b.m);
