@@ -9,7 +9,7 @@ cd "$(dirname "$0")" || exit 1
 PKGS=(build-essential meson ninja-build pkg-config
       portaudio19-dev libsndfile1-dev libwebsockets-dev libopenblas-dev libopenblas0-pthread
       libcjson-dev libpng-dev libjpeg-dev libsqlite3-dev libmosquitto-dev libsoxr-dev
-      libcmocka-dev python3 python3-numpy curl)
+      libcmocka-dev python3 python3-numpy python3-websockets curl)
 
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'run.sh: step failed: %s\n' "$*" >&2; exit 1; }
@@ -71,10 +71,28 @@ run_tests() {
 	return $rc
 }
 
+# The OpenAI client test uses the official `openai` npm package, pinned in
+# tests/e2e/node/package-lock.json and installed into that folder only.
+install_node_test_deps() {
+	if ! command -v npm >/dev/null; then
+		step "installing Debian packages: nodejs npm (for the OpenAI client test)"
+		local sudo=""
+		[ "$(id -u)" -ne 0 ] && sudo="sudo"
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nodejs npm >/dev/null \
+			|| { echo "run.sh: npm unavailable: the OpenAI client test will skip"; return 0; }
+	fi
+	if [ ! -d tests/e2e/node/node_modules ]; then
+		step "npm ci --prefix tests/e2e/node"
+		npm ci --prefix tests/e2e/node --no-audit --no-fund >/dev/null 2>&1 \
+			|| echo "run.sh: npm ci failed: the OpenAI client test will skip"
+	fi
+}
+
 case "${1:-serve}" in
 test)
 	shift
 	install_deps
+	install_node_test_deps
 	configure build-test -Dsanitize=true -Dbuildtype=debugoptimized
 	run_tests "$@" || exit 1
 	;;
