@@ -145,7 +145,7 @@ static void test_prefix_cache(void **state)
 
 static void test_eval_multi(void **state)
 {
-	engine_context *solo[3], *batch[3];
+	engine_context *solo[3], *batch[3], *second;
 	int32_t prompt[3][40], next[3];
 	int i, step;
 
@@ -171,12 +171,14 @@ static void test_eval_multi(void **state)
 		}
 	}
 	/* the same context twice, or a bad token, is refused */
+	second = batch[1];
 	batch[1] = batch[0];
 	assert_int_equal(engine_eval_multi(batch, next, 2), HEARTH_EINVAL);
-	for (i = 0; i < 3; i++)
+	batch[1] = second;
+	for (i = 0; i < 3; i++) {
 		engine_context_free(solo[i]);
-	engine_context_free(batch[0]);
-	engine_context_free(batch[2]);
+		engine_context_free(batch[i]);
+	}
 }
 
 static void test_context_full_and_shift(void **state)

@@ -819,6 +819,9 @@ static void test_matmul_scalar(void **state)
 
 int main(void)
 {
+	/* these tests are about the scalar reference; the SIMD paths are
+	 * compared against it in test_kernels.c */
+	setenv("HEARTH_SIMD", "scalar", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_type_traits),
 		cmocka_unit_test(test_row_size),
