@@ -7,7 +7,8 @@
  *   - continuous batching: engine_eval_multi over three sessions gives each
  *     the logits it gets when decoding alone;
  *   - context shift keeps generating when the window is full;
- *   - misuse is refused (duplicate contexts, tokens out of range).
+ *   - misuse is refused (duplicate contexts, tokens out of range);
+ *   - the abort callback stops an evaluation with HEARTH_ECANCELED.
  * The reference is the engine itself computing the same positions without
  * the feature: the features must not change results beyond float noise.
  */
@@ -210,12 +211,39 @@ static void test_context_full_and_shift(void **state)
 	engine_context_free(s);
 }
 
+static bool abort_after(void *ud)
+{
+	int *calls = ud;
+
+	return ++*calls >= 2; /* polled once per layer: stop at the second */
+}
+
+static void test_abort(void **state)
+{
+	engine_context_params p = engine_context_default_params();
+	engine_context *c = NULL;
+	int32_t toks[16];
+	int calls = 0;
+
+	(void)state;
+	fill_tokens(toks, 16, 3);
+	p.n_ctx = 64;
+	p.abort_cb = abort_after;
+	p.abort_user_data = &calls;
+	assert_int_equal(engine_context_new(model, &p, &c), 0);
+	assert_int_equal(engine_eval(c, toks, 16), HEARTH_ECANCELED);
+	assert_int_equal(calls, 2);
+	assert_int_equal(engine_n_past(c), 0); /* the aborted tile is not kept */
+	engine_context_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_cache),
 		cmocka_unit_test(test_eval_multi),
 		cmocka_unit_test(test_context_full_and_shift),
+		cmocka_unit_test(test_abort),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
