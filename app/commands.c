@@ -145,16 +145,54 @@ static int render_tokens(struct chat *ch, const char *raw, int32_t **out)
 
 /* Run one turn: reuse the KV positions the new prompt shares with what the
  * context already holds, evaluate the rest and stream the reply. */
+/* Drop the oldest exchange after the system prompt (a user message and
+ * what answered it) so a long conversation keeps fitting the context. */
+static bool chat_forget_oldest(struct chat *ch)
+{
+	int first = ch->n_msgs && !strcmp(ch->msgs[0].role, "system") ? 1 : 0;
+	int end = first + 1, i;
+
+	/* keep the user message being answered now */
+	if (ch->n_msgs - first < 3)
+		return false;
+	while (end < ch->n_msgs - 1 && strcmp(ch->msgs[end].role, "user"))
+		end++;
+	for (i = first; i < end; i++)
+		free((char *)ch->msgs[i].content);
+	memmove(ch->msgs + first, ch->msgs + end,
+		(size_t)(ch->n_msgs - end) * sizeof(ch->msgs[0]));
+	ch->n_msgs -= end - first;
+	return true;
+}
+
+/* Run one turn: reuse the KV positions the new prompt shares with what the
+ * context already holds, evaluate the rest and stream the reply. The reply
+ * gets at most --max-tokens and whatever room the context has left; old
+ * exchanges are forgotten when the prompt would not leave room for one. */
 static int chat_turn(struct chat *ch, const char *raw)
 {
 	const int32_t *hist = engine_history(ch->ctx);
+	int n_ctx = engine_n_ctx(ch->ctx), room = ch->cli->max_tokens;
 	int32_t *toks = NULL;
 	int n, keep = 0, rc;
 	struct timespec t0, t1;
 
-	n = render_tokens(ch, raw, &toks);
-	if (n < 0)
-		return n;
+	if (room > n_ctx / 2)
+		room = n_ctx / 2;
+	for (;;) {
+		n = render_tokens(ch, raw, &toks);
+		if (n < 0)
+			return n;
+		if (n + room <= n_ctx || raw || !chat_forget_oldest(ch))
+			break;
+		free(toks);
+	}
+	if (n >= n_ctx) {
+		fprintf(stderr, "hearth: the prompt (%d tokens) does not fit the context "
+			"(%d; see --ctx)\n", n, n_ctx);
+		free(toks);
+		return HEARTH_EFULL;
+	}
 	while (keep < n && keep < engine_n_past(ch->ctx) && hist[keep] == toks[keep])
 		keep++;
 	if (keep == n)
@@ -163,7 +201,8 @@ static int chat_turn(struct chat *ch, const char *raw)
 	ch->reply_len = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = engine_generate(ch->ctx, ch->smp, toks + keep, n - keep,
-			     ch->cli->max_tokens, on_token, ch);
+			     n_ctx - n < ch->cli->max_tokens ? n_ctx - n : ch->cli->max_tokens,
+			     on_token, ch);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	free(toks);
 	if (rc < 0) {

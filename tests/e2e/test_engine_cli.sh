@@ -40,6 +40,14 @@ a=$("$HEARTH" chat --model "$MODELS/real/stories260K.gguf" --raw --prompt "Once"
 b=$("$HEARTH" chat --model "$MODELS/real/stories260K.gguf" --raw --prompt "Once" --temperature 0.9 --seed 5 --max-tokens 20 2>/dev/null)
 check "same seed, same sampled text" '[ -n "$a" ] && [ "$a" = "$b" ]'
 
+# regression: a conversation longer than the context (stories260K: 128
+# positions) forgets its oldest exchanges instead of failing
+printf 'Once upon a time\nThe dog\nA cat\nA bird\nThe sun\n' |
+	"$HEARTH" chat --model "$MODELS/real/stories260K.gguf" --temperature 0 --max-tokens 40 \
+	>"$tmp/conv" 2>"$tmp/err"; rc=$?
+check "multi-turn chat past the context length keeps answering" \
+	'[ $rc -eq 0 ] && [ $(wc -l <"$tmp/conv") -ge 5 ]'
+
 # tokenize: the first vector of each shared vocabulary
 for v in qwen2 gpt-2 llama-spm; do
 	f="$MODELS/vocab/ggml-vocab-$v.gguf"
