@@ -13,6 +13,10 @@ int app_usage_error(enum hearth_cmd cmd, const char *msg);
 int app_cmd_chat(const struct hearth_cli *c);
 int app_cmd_tokenize(const struct hearth_cli *c);
 int app_cmd_bench(const struct hearth_cli *c);
+/* `hearth bench tools` (bench_tools.c): the held-out tool-call set. */
+int app_bench_tools(const struct hearth_cli *c);
+/* bench_serve.c: `hearth bench serve` (dispatched by app_cmd_bench). */
+int app_bench_serve(const struct hearth_cli *c);
 
 /* The model path to use: --model, else the embedded default in assets/.
  * Returns a borrowed string. */

@@ -532,8 +532,12 @@ static int bench_engine(const struct hearth_cli *c)
 int app_cmd_bench(const struct hearth_cli *c)
 {
 	if (c->n_args != 1)
-		return app_usage_error(c->cmd, "bench needs a target: engine");
+		return app_usage_error(c->cmd, "bench needs a target: engine, serve or tools");
 	if (!strcmp(c->args[0], "engine"))
 		return bench_engine(c);
-	return app_usage_error(c->cmd, "unknown bench target (engine)");
+	if (!strcmp(c->args[0], "serve"))
+		return app_bench_serve(c);
+	if (!strcmp(c->args[0], "tools"))
+		return app_bench_tools(c);
+	return app_usage_error(c->cmd, "unknown bench target (engine, serve, tools)");
 }

@@ -62,6 +62,10 @@ static const struct opt opts[] = {
 	{ "compare-llama", OPT_STR, F(compare_llama), M(CMD_BENCH), "PATH", "run this llama-bench binary on the same file" },
 	{ "sessions", OPT_STR, F(sessions), M(CMD_BENCH), "LIST", "concurrent sessions to measure, e.g. 1,4,10" },
 	{ "prefix", OPT_BOOL, F(prefix), M(CMD_BENCH), NULL, "measure warm-prefix prefill" },
+	{ "data", OPT_STR, F(data), M(CMD_BENCH), "FILE", "bench tools: held-out JSONL (default assets/eval/heldout.jsonl)" },
+	{ "no-guard", OPT_BOOL, F(no_guard), M(CMD_BENCH), NULL, "bench tools: decode tool calls without the JSON guard" },
+	{ "clients", OPT_STR, F(clients), M(CMD_BENCH), "LIST", "bench serve: concurrent streaming clients, e.g. 1,4,10" },
+	{ "prefix-cache-mb", OPT_INT, F(prefix_cache_mb), M(CMD_SERVE) | M(CMD_BENCH), "N", "KV prefix cache shared by all sessions, MiB (default 64, 0 = off)" },
 	{ "bos", OPT_BOOL, F(bos), M(CMD_TOKENIZE), NULL, "prepend the model's BOS token" },
 	{ "special", OPT_BOOL, F(special), M(CMD_TOKENIZE), NULL, "parse special-token texts such as <|im_start|>" },
 	{ "config", OPT_STR, F(config), M_ALL, "FILE", "JSON config file; keys mirror the flags" },
@@ -78,7 +82,7 @@ static const struct {
 	[CMD_TRANSCRIBE] = { "transcribe", "FILE", "transcribe an audio file" },
 	[CMD_DESCRIBE] = { "describe", "IMAGE QUESTION", "answer a question about an image" },
 	[CMD_PLAN] = { "plan", "", "check that a model, context and sessions fit in memory" },
-	[CMD_BENCH] = { "bench", "engine|tools", "measure speed (figures and ratios)" },
+	[CMD_BENCH] = { "bench", "engine|serve|tools", "measure speed (figures and ratios)" },
 	[CMD_TOKENIZE] = { "tokenize", "TEXT", "print the token ids of TEXT" },
 	[CMD_VERSION] = { "version", "", "print the version" },
 };
@@ -104,6 +108,7 @@ void cli_defaults(struct hearth_cli *c)
 	c->seed = -1;
 	c->gen = 64;
 	c->repeat = 3;
+	c->prefix_cache_mb = 64;
 }
 
 void cli_usage(enum hearth_cmd cmd, void *fp)

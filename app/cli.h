@@ -62,6 +62,10 @@ struct hearth_cli {
 	char compare_llama[CLI_STR]; /* --compare-llama PATH */
 	char sessions[CLI_STR];    /* --sessions 1,4,10 */
 	bool prefix;               /* --prefix */
+	char data[CLI_STR];        /* --data FILE: bench tools' held-out set */
+	bool no_guard;             /* --no-guard: bench tools without the JSON guard */
+	char clients[CLI_STR];     /* --clients 1,4,10 (bench serve) */
+	int prefix_cache_mb;       /* --prefix-cache-mb N (0 = off) */
 
 	/* tokenize */
 	bool bos;                  /* --bos */

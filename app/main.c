@@ -38,6 +38,7 @@ static int serve_pipeline(const struct hearth_cli *c, pipeline **pl)
 	pp.n_threads = c->threads;
 	pp.max_sessions = c->max_sessions > 0 ? c->max_sessions : 10;
 	pp.max_jobs = 4 * pp.max_sessions;
+	pp.prefix_cache_bytes = c->prefix_cache_mb > 0 ? (size_t)c->prefix_cache_mb << 20 : 0;
 	if (c->chat_format[0])
 		pp.chat_format = c->chat_format;
 	if (!c->model[0] && access(pp.model_path, R_OK)) {

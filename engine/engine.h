@@ -201,6 +201,20 @@ void engine_prefix_cache_free(engine_prefix_cache *pc); /* NULL-safe */
 void engine_prefix_cache_stats(engine_prefix_cache *pc, uint64_t *hit_blocks,
 			       uint64_t *stored_blocks, size_t *bytes);
 
+/* Tokens per prefix-cache block. */
+#define ENGINE_PREFIX_BLOCK 32
+
+/*
+ * How many leading tokens of tokens[0..n) a context starting from position
+ * 0 could take from the cache: a multiple of ENGINE_PREFIX_BLOCK, every
+ * block before it cached. Only looks (no copy, recency unchanged); 0 for a
+ * NULL cache. A scheduler uses it to decide whether to drop a partial block
+ * of a context's own history in favour of a longer cached prefix; an
+ * engine_eval of the tokens from a block boundary then takes the blocks.
+ */
+int engine_prefix_cache_probe(engine_prefix_cache *pc, const int32_t *tokens,
+			      int n);
+
 /* Polled between layers/batches; return true to stop the current call. */
 typedef bool (*engine_abort_cb)(void *user_data);
 
@@ -292,8 +306,84 @@ int engine_sampler_new(const engine_sampler_params *p, int n_vocab,
 void engine_sampler_free(engine_sampler *s); /* NULL-safe */
 /* Pick a token from logits (n_vocab); does not modify logits. */
 int32_t engine_sampler_sample(engine_sampler *s, const float *logits);
-/* Record a token (prompt or generated) for the repetition penalty. */
+/* Record a token (prompt or generated) for the repetition penalty; with a
+ * guard set, it also feeds or triggers the guard (see below). */
 void engine_sampler_accept(engine_sampler *s, int32_t tok);
+
+/* ---------------------------------------------------------------------------
+ * Constrained decoding: the JSON guard.
+ *
+ * A character-level JSON automaton steered by a schema, so that a sampler
+ * only picks tokens that keep the text a prefix of a valid value. Schema
+ * subset: type (one or a list), properties + required (no other keys are
+ * then accepted), items, enum, const, maxLength, maxItems, maxProperties;
+ * other keywords are not checked (any value of the type). Tool mode: the
+ * value must be {"name": <one of the tool names>, "arguments": <that tool's
+ * parameters>} with "name" first. Whitespace between JSON tokens is
+ * allowed, at most 2 characters in a row; after the value, only whitespace.
+ * Strings hold at most 256 characters and arrays (and objects without
+ * properties) 64 items unless the schema says otherwise, so a guarded value
+ * always ends. Known keys and enum strings must be written byte for byte
+ * (no \u spellings).
+ *
+ * Threading: a guard holds parse state; one thread at a time.
+ */
+typedef struct engine_json_guard engine_json_guard;
+
+/*
+ * Build a guard for tool calls from an OpenAI tools array (or one tool
+ * object): {"type":"function","function":{"name","parameters"}} or bare
+ * function objects. On success *out is reset (expects a value) and owned by
+ * the caller (engine_json_guard_free); 0 is returned. On failure a negative
+ * code, *out = NULL, and err names the tool or the JSON offset at fault.
+ */
+int engine_json_guard_new_tools(const char *tools_json, engine_json_guard **out,
+				char *err, size_t errlen);
+/* As above, for a value matching a JSON schema ("{}" = any JSON value). */
+int engine_json_guard_new_schema(const char *schema_json,
+				 engine_json_guard **out, char *err,
+				 size_t errlen);
+void engine_json_guard_free(engine_json_guard *g); /* NULL-safe */
+/* Forget what was fed: the next byte starts the value (whitespace first is
+ * fine). */
+void engine_json_guard_reset(engine_json_guard *g);
+/* Whether the len bytes of text can follow what was fed so far. Changes
+ * nothing and allocates nothing. len 0: true. */
+bool engine_json_guard_allows(const engine_json_guard *g, const char *text,
+			      size_t len);
+/* Append text: 0, or HEARTH_EINVAL if allows() would say no (the state is
+ * then unchanged). */
+int engine_json_guard_feed(engine_json_guard *g, const char *text, size_t len);
+/* Whether the value is finished (only whitespace may follow). A top-level
+ * number is finished once whitespace follows it. */
+bool engine_json_guard_complete(const engine_json_guard *g);
+
+/*
+ * Steer a sampler with a guard (borrowed: it must outlive its use by the
+ * sampler; NULL removes the guard). m (borrowed likewise) is the model
+ * whose vocabulary the sampler picks from: the text of every token is
+ * cached once per model (a later call with the same model reuses it).
+ *
+ * trigger_piece names the token that opens a guarded span, e.g.
+ * "<tool_call>": when engine_sampler_accept sees a token whose text (special
+ * tokens rendered) equals it, the guard is reset and becomes active. NULL
+ * makes the guard active at once (the whole reply must match).
+ * While active, engine_sampler_sample only returns tokens whose text the
+ * guard allows (greedy: the best allowed logit; sampling: the chain runs
+ * over the allowed tokens); markup tokens (control, user-defined) and
+ * end-of-generation tokens are never allowed; engine_sampler_accept feeds
+ * the guard, and the span ends when the value is complete (or when a token
+ * the guard rejects is accepted, e.g. one forced by the caller). Should no
+ * token be allowed, the guard is dropped for that pick.
+ * engine_generate replays the prompt history, so a trigger at the end of
+ * the prompt (a forced "<tool_call>") activates the guard too.
+ * Returns 0, HEARTH_EINVAL (vocabulary size differs from the sampler's, no
+ * trigger text) or HEARTH_ENOMEM (the sampler then has no guard).
+ */
+int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
+			     engine_json_guard *g, const char *trigger_piece);
+/* Whether the sampler is inside a guarded span now. */
+bool engine_sampler_guard_active(const engine_sampler *s);
 
 /* ---------------------------------------------------------------------------
  * Generation loop built from the pieces above.

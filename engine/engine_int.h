@@ -223,6 +223,16 @@ void engine_attn_scores_f16(const float *q, const ggml_half *k,
 /* o[d] = Σ_j p[j]·v_j[d] for d < hd (o overwritten). */
 void engine_attn_values_f16(const float *p, const ggml_half *v,
 			    size_t v_stride, int n_kv, int hd, float *o);
+/*
+ * Attention of one token's n_q query heads that share one KV head (GQA),
+ * over n_kv cached positions: o[h] = Σ_j softmax_j(scale·q[h]·k_j)·v_j.
+ * q, o: (n_q, hd) f32; k, v: F16, row j at k + j·kv_stride (elements);
+ * sc: scratch of n_q·n_kv floats. The K and V rows are read once for all
+ * n_q heads, which is where a GQA model's attention time goes.
+ */
+void engine_attn_f16(const float *q, int n_q, const ggml_half *k,
+		     const ggml_half *v, size_t kv_stride, int n_kv, int hd,
+		     float scale, float *sc, float *o);
 /* s[i] = exp(s[i] − max s) in place (n ≥ 1); returns Σ s[i]. */
 float engine_softmax(float *s, int n);
 /* g[i] = silu(g[i]) · u[i] (SwiGLU's gate). */
@@ -252,6 +262,9 @@ int32_t engine_vocab_eos(const engine_vocab *v);
 bool engine_vocab_add_bos(const engine_vocab *v);
 bool engine_vocab_is_eog(const engine_vocab *v, int32_t tok);
 bool engine_vocab_is_control(const engine_vocab *v, int32_t tok);
+/* Normal or byte token: text, not markup (control, user-defined such as
+ * <tool_call>, unknown, unused). */
+bool engine_vocab_is_text(const engine_vocab *v, int32_t tok);
 const char *engine_vocab_text(const engine_vocab *v, int32_t tok);
 int32_t engine_vocab_find(const engine_vocab *v, const char *text); /* -1 */
 int engine_vocab_tokenize(const engine_vocab *v, const char *text, size_t len,

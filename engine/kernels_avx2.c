@@ -29,6 +29,10 @@
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
+/* Loops over tile rows, tokens and vector parts have small constant trip
+ * counts: unrolled fully, their accumulators stay in registers (GCC does
+ * not always do it by itself, at -O2 least of all). */
+#define UNROLL _Pragma("GCC unroll 16")
 
 #define QROWS 2   /* Q4_0/Q8_0: 8 accumulators + 2 weight registers */
 #define QTOK 4
@@ -68,15 +72,20 @@ AI float half_to_float(ggml_half h)
 AI void tile_rows(const uint8_t *w, size_t rb, int nr, int R,
 		  const uint8_t **wr)
 {
-	for (int r = 0; r < R; r++)
+	UNROLL for (int r = 0; r < R; r++)
 		wr[r] = w + (size_t)(r < nr ? r : nr - 1) * rb;
 }
 
+/* Store the nr × T sums of a tile, acc[r][t] → y[t·ldy + r]. The row loop
+ * runs to the array's constant bound so every index is a constant after
+ * unrolling and the accumulators stay in registers. */
 #define STORE_TILE(acc, nr, T, y, ldy)                                         \
 	do {                                                                   \
-		for (int r_ = 0; r_ < (nr); r_++)                              \
-			for (int t_ = 0; t_ < (T); t_++)                       \
-				(y)[t_ * (ldy) + r_] = hsum256((acc)[r_][t_]); \
+		UNROLL for (int r_ = 0; r_ < (int)(sizeof(acc) / sizeof((acc)[0])); r_++) \
+			UNROLL for (int t_ = 0; t_ < (T); t_++)                       \
+				if (r_ < (nr))                                 \
+					(y)[t_ * (ldy) + r_] =                 \
+						hsum256((acc)[r_][t_]);     \
 	} while (0)
 
 /* Instantiate NAME(…, nt, …) over NAME_t(…, T) for T = 1..4. */
@@ -171,7 +180,7 @@ AI void q_block_tokens(__m256i w, float dw, const uint8_t *xa, size_t xs,
 	const __m256i ones = _mm256_set1_epi16(1);
 	__m256i aw = _mm256_sign_epi8(w, w);
 
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const int8_t *q = (const int8_t *)(xa + (size_t)t * xs);
 		const float *dx = (const float *)(q + ne0);
 		__m256i x = _mm256_loadu_si256((const __m256i *)(q + b * QK8_0));
@@ -191,11 +200,11 @@ AI void q_block_tokens(__m256i w, float dw, const uint8_t *xa, size_t xs,
 		const uint8_t *wr[QROWS];                                      \
 		__m256 acc[QROWS][TMAX];                                       \
 		tile_rows(w, rb, nr, QROWS, wr);                               \
-		for (int r = 0; r < QROWS; r++)                                \
-			for (int t = 0; t < TMAX; t++)                         \
+		UNROLL for (int r = 0; r < QROWS; r++)                                \
+			UNROLL for (int t = 0; t < TMAX; t++)                         \
 				acc[r][t] = _mm256_setzero_ps();               \
 		for (int64_t b = 0; b < ne0 / 32; b++) {                       \
-			for (int r = 0; r < QROWS; r++) {                      \
+			UNROLL for (int r = 0; r < QROWS; r++) {                      \
 				const BT *blk = (const BT *)wr[r] + b;         \
 				q_block_tokens(LEVELS(blk),                    \
 					       half_to_float(blk->d), xa, xs,  \
@@ -289,9 +298,9 @@ AI void k4_block(const uint8_t *scales, ggml_half dh, ggml_half dminh,
 
 	k4_scales(scales, sm);
 	mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
-	for (int t = 0; t < T; t++)
+	UNROLL for (int t = 0; t < T; t++)
 		ai[t] = _mm256_setzero_si256();
-	for (int c = 0; c < 4; c++) {
+	UNROLL for (int c = 0; c < 4; c++) {
 		__m256i Q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
 		__m256i lo = _mm256_and_si256(Q, m4);
 		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(Q, 4), m4);
@@ -309,7 +318,7 @@ AI void k4_block(const uint8_t *scales, ggml_half dh, ggml_half dminh,
 			hi = _mm256_or_si256(hi, _mm256_and_si256(
 				_mm256_cmpeq_epi8(_mm256_and_si256(H, m1), m1), b4));
 		}
-		for (int t = 0; t < T; t++) {
+		UNROLL for (int t = 0; t < T; t++) {
 			const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 
 			ai[t] = _mm256_add_epi32(ai[t], _mm256_add_epi32(
@@ -317,7 +326,7 @@ AI void k4_block(const uint8_t *scales, ggml_half dh, ggml_half dminh,
 				dot32_scaled(hi, x->q + 64 * c + 32, s1)));
 		}
 	}
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 		__m128i am = _mm_madd_epi16(mins, _mm_loadu_si128((const __m128i *)x->bsum32));
 		__m256 f = _mm256_fmadd_ps(
@@ -353,7 +362,7 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 	__m256i ai[TMAX];
 	float d = half_to_float(b->d);
 
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 
 		ai[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(
@@ -375,12 +384,12 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 					_mm256_and_si256(_mm256_srli_epi16(H, 2), m30)),
 		};
 
-		for (int v = 0; v < 4; v++) {
+		UNROLL for (int v = 0; v < 4; v++) {
 			int k = 8 * h + 2 * v; /* first sub-block of 16 */
 			__m256i sc = _mm256_set_m128i(_mm_set1_epi16(b->scales[k + 1]),
 						      _mm_set1_epi16(b->scales[k]));
 
-			for (int t = 0; t < T; t++) {
+			UNROLL for (int t = 0; t < T; t++) {
 				const ak_block *x =
 					(const ak_block *)(xa + (size_t)t * xs) + sb;
 
@@ -389,7 +398,7 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 			}
 		}
 	}
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 
 		acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[t]),
@@ -405,11 +414,11 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 		const uint8_t *wr[KROWS];                                      \
 		__m256 acc[KROWS][TMAX];                                       \
 		tile_rows(w, rb, nr, KROWS, wr);                               \
-		for (int r = 0; r < KROWS; r++)                                \
-			for (int t = 0; t < TMAX; t++)                         \
+		UNROLL for (int r = 0; r < KROWS; r++)                                \
+			UNROLL for (int t = 0; t < TMAX; t++)                         \
 				acc[r][t] = _mm256_setzero_ps();               \
 		for (int64_t sb = 0; sb < ne0 / QK_K; sb++)                    \
-			for (int r = 0; r < KROWS; r++)                        \
+			UNROLL for (int r = 0; r < KROWS; r++)                        \
 				FN((const BT *)wr[r] + sb, xa, xs, sb, T,      \
 				   acc[r]);                                    \
 		STORE_TILE(acc, nr, T, y, ldy);                                \
@@ -449,13 +458,13 @@ AI __m256 load_bf16w(const void *p)
 		__m256 acc[FROWS][TMAX];                                       \
 		int64_t i;                                                     \
 		tile_rows(w, rb, nr, FROWS, wr);                               \
-		for (int r = 0; r < FROWS; r++)                                \
-			for (int t = 0; t < TMAX; t++)                         \
+		UNROLL for (int r = 0; r < FROWS; r++)                                \
+			UNROLL for (int t = 0; t < TMAX; t++)                         \
 				acc[r][t] = _mm256_setzero_ps();               \
 		for (i = 0; i + 8 <= ne0; i += 8)                              \
-			for (int r = 0; r < FROWS; r++) {                      \
+			UNROLL for (int r = 0; r < FROWS; r++) {                      \
 				__m256 wv = LOADW(wr[r] + i * ESZ);            \
-				for (int t = 0; t < T; t++)                    \
+				UNROLL for (int t = 0; t < T; t++)                    \
 					acc[r][t] = _mm256_fmadd_ps(           \
 						wv, _mm256_loadu_ps(           \
 							(const float *)(xa +   \
@@ -465,11 +474,11 @@ AI __m256 load_bf16w(const void *p)
 		if (i < ne0) {                                                 \
 			uint8_t wb[8 * 4] = { 0 };                             \
 			float xb[8] = { 0 };                                   \
-			for (int r = 0; r < FROWS; r++) {                      \
+			UNROLL for (int r = 0; r < FROWS; r++) {                      \
 				memcpy(wb, wr[r] + i * ESZ,                    \
 				       (size_t)(ne0 - i) * ESZ);               \
 				__m256 wv = LOADW(wb);                         \
-				for (int t = 0; t < T; t++) {                  \
+				UNROLL for (int t = 0; t < T; t++) {                  \
 					memcpy(xb, (const float *)(xa +        \
 						(size_t)t * xs) + i,           \
 					       (size_t)(ne0 - i) * 4);         \
@@ -555,10 +564,10 @@ static void avx2_attn_values_f16(const float *p, const ggml_half *v,
 			const ggml_half *vj = v + (size_t)j * v_stride + i0;
 			__m256 pj = _mm256_set1_ps(p[j]);
 
-			for (int c = 0; c < 4; c++)
+			UNROLL for (int c = 0; c < 4; c++)
 				a[c] = _mm256_fmadd_ps(pj, load_f16w(vj + 8 * c), a[c]);
 		}
-		for (int c = 0; c < 4; c++)
+		UNROLL for (int c = 0; c < 4; c++)
 			_mm256_storeu_ps(o + i0 + 8 * c, a[c]);
 	}
 	for (int i = i0; i < hd; i++) {
@@ -638,14 +647,22 @@ static void avx2_f32_to_f16(const float *x, ggml_half *h, size_t n)
 /* ---------------------------------------------------------------------------
  * Tables
  */
-static const ktype t_q4_0 = { QROWS, QTOK, a8_bytes, a8_prep, q4_0_tile };
-static const ktype t_q8_0 = { QROWS, QTOK, a8_bytes, a8_prep, q8_0_tile };
-static const ktype t_q4_k = { KROWS, KTOK, ak_bytes, ak_prep, q4_k_tile };
-static const ktype t_q5_k = { KROWS, KTOK, ak_bytes, ak_prep, q5_k_tile };
-static const ktype t_q6_k = { KROWS, KTOK, ak_bytes, ak_prep, q6_k_tile };
-static const ktype t_f32 = { FROWS, FTOK, no_act, NULL, f32_tile };
-static const ktype t_f16 = { FROWS, FTOK, no_act, NULL, f16_tile };
-static const ktype t_bf16 = { FROWS, FTOK, no_act, NULL, bf16_tile };
+static const ktype t_q4_0 = { .rmax = QROWS, .tmax = QTOK, .act_bytes = a8_bytes,
+			     .act_prep = a8_prep, .tile = q4_0_tile };
+static const ktype t_q8_0 = { .rmax = QROWS, .tmax = QTOK, .act_bytes = a8_bytes,
+			     .act_prep = a8_prep, .tile = q8_0_tile };
+static const ktype t_q4_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			     .act_prep = ak_prep, .tile = q4_k_tile };
+static const ktype t_q5_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			     .act_prep = ak_prep, .tile = q5_k_tile };
+static const ktype t_q6_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			     .act_prep = ak_prep, .tile = q6_k_tile };
+static const ktype t_f32 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			     .tile = f32_tile };
+static const ktype t_f16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			     .tile = f16_tile };
+static const ktype t_bf16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			     .tile = bf16_tile };
 
 static const ktype *const avx2_types[GGML_T_COUNT] = {
 	[GGML_T_F32] = &t_f32,

@@ -39,13 +39,29 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
+/* Loops over tile rows, tokens and vector parts have small constant trip
+ * counts: unrolled fully, their accumulators stay in registers (GCC does
+ * not always do it by itself, at -O2 least of all). */
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* Tile shapes (rows × tokens); see the register budget notes by each. */
+#ifndef QROWS_X
 #define QROWS 4
+#else
+#define QROWS QROWS_X
+#endif
+#ifndef QROWS_X
 #define QTOK 4
+#else
+#define QTOK QTOK_X
+#endif
+
+#define KROWS 4
+#define KTOK 4
 #define FROWS 4
 #define FTOK 4
 
@@ -67,20 +83,50 @@ AI __m512 zero_ps(void)
 	return _mm512_setzero_ps();
 }
 
-/* Store the nr × T sums of a tile; acc[r][t] → y[t·ldy + r]. */
+/* Mask of the first min(n, 16) lanes. */
+AI __mmask16 tail16(int64_t n)
+{
+	return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* Store the nr × T sums of a tile, acc[r][t] → y[t·ldy + r]. The row loop
+ * runs to the array's constant bound so every index is a constant after
+ * unrolling and the accumulators stay in registers. */
 #define STORE_TILE(acc, nr, T, y, ldy)                                         \
 	do {                                                                   \
-		for (int r_ = 0; r_ < (nr); r_++)                              \
-			for (int t_ = 0; t_ < (T); t_++)                       \
-				(y)[t_ * (ldy) + r_] =                         \
-					_mm512_reduce_add_ps((acc)[r_][t_]);   \
+		UNROLL for (int r_ = 0; r_ < (int)(sizeof(acc) / sizeof((acc)[0])); r_++) \
+			UNROLL for (int t_ = 0; t_ < (T); t_++)                       \
+				if (r_ < (nr))                                 \
+					(y)[t_ * (ldy) + r_] =                 \
+						_mm512_reduce_add_ps((acc)[r_][t_]);     \
 	} while (0)
+
+/* NAME(…, nt, …) over the instantiations NAME_t(…, T), T = 1..TM (4 or 8);
+ * the driver never passes nt > tmax. */
+#define TILE_CASE(NAME, T)                                                     \
+	case T: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, T); break;
+#define TILE_SWITCH(NAME, TM)                                                  \
+	static void NAME(const uint8_t *w, size_t rb, int nr,                 \
+			 const uint8_t *xa, size_t xs, int nt, int64_t ne0,   \
+			 float *y, int64_t ldy)                               \
+	{                                                                      \
+		switch (nt) {                                                  \
+		TILE_CASE(NAME, 1) TILE_CASE(NAME, 2) TILE_CASE(NAME, 3)       \
+		TILE_CASES(NAME, TM)                                           \
+		}                                                              \
+	}
+#define TILE_CASES(NAME, TM) TILE_CASES_##TM(NAME)
+#define TILE_CASES_4(NAME) default: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 4); break;
+#define TILE_CASES_8(NAME)                                                     \
+	TILE_CASE(NAME, 4) TILE_CASE(NAME, 5) TILE_CASE(NAME, 6)               \
+	TILE_CASE(NAME, 7)                                                     \
+	default: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 8); break;
 
 /* Row pointers of a tile, rows past nr clamped to the last valid one. */
 AI void tile_rows(const uint8_t *w, size_t rb, int nr, int R,
 		  const uint8_t **wr)
 {
-	for (int r = 0; r < R; r++)
+	UNROLL for (int r = 0; r < R; r++)
 		wr[r] = w + (size_t)(r < nr ? r : nr - 1) * rb;
 }
 
@@ -150,7 +196,7 @@ static void a4_prep(const float *x, void *xa, int64_t ne0)
 				 _mm512_cvtepi32_epi8(q0));
 		_mm_storeu_si128((__m128i *)(gg->hi + 16 * k),
 				 _mm512_cvtepi32_epi8(q1));
-		for (int i = 0; i < 4; i++)
+		UNROLL for (int i = 0; i < 4; i++)
 			gg->d[4 * k + i] = d;
 	}
 	for (int64_t i = 0; i < (nb + 3) / 4; i++) {
@@ -185,7 +231,7 @@ static void a8_prep(const float *x, void *xa, int64_t ne0)
 				 _mm512_cvtepi32_epi8(q0));
 		_mm_storeu_si128((__m128i *)(gg->q + 32 * k + 16),
 				 _mm512_cvtepi32_epi8(q1));
-		for (int i = 0; i < 8; i++)
+		UNROLL for (int i = 0; i < 8; i++)
 			gg->d[8 * k + i] = d;
 	}
 	for (int64_t i = 0; i < (nb + 1) / 2; i++) {
@@ -227,7 +273,7 @@ AI void q4_0_group(__m512i A, __m512i B, const uint8_t *xa, size_t xs,
 	__m512i lo = _mm512_and_si512(qs, m4);
 	__m512i hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
 
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const a4_group *x = (const a4_group *)(xa + (size_t)t * xs) + g;
 		__m512i c = _mm512_load_si512(x->corr);
 
@@ -247,11 +293,11 @@ AI void q4_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 	int64_t nb = ne0 / QK4_0, ng = nb / 4, rem = nb % 4;
 
 	tile_rows(w, rb, nr, QROWS, wr);
-	for (int r = 0; r < QROWS; r++)
-		for (int t = 0; t < QTOK; t++)
+	UNROLL for (int r = 0; r < QROWS; r++)
+		UNROLL for (int t = 0; t < QTOK; t++)
 			acc[r][t] = zero_ps();
 	for (int64_t g = 0; g < ng; g++) {
-		for (int r = 0; r < QROWS; r++) {
+		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 72 * g;
 
 			q4_0_group(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 8),
@@ -259,7 +305,7 @@ AI void q4_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 		}
 	}
 	if (rem) {
-		for (int r = 0; r < QROWS; r++) {
+		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 72 * ng;
 
 			q4_0_group(_mm512_maskz_loadu_epi8(first_bytes(18 * rem), p),
@@ -271,16 +317,7 @@ AI void q4_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 	STORE_TILE(acc, nr, T, y, ldy);
 }
 
-static void q4_0_tile(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
-		      size_t xs, int nt, int64_t ne0, float *y, int64_t ldy)
-{
-	switch (nt) {
-	case 1: q4_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 1); break;
-	case 2: q4_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 2); break;
-	case 3: q4_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 3); break;
-	default: q4_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 4); break;
-	}
-}
+TILE_SWITCH(q4_0_tile, QTOK)
 
 /* ---------------------------------------------------------------------------
  * Q8_0 weights: a pair of blocks is 68 bytes (loads at 0 and 4).
@@ -305,7 +342,7 @@ AI void q8_0_pair(__m512i A, __m512i B, const uint8_t *xa, size_t xs,
 	__m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
 		_mm512_permutexvar_epi8(_mm512_load_si512(q8_0_d_idx), A)));
 
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const a8_group *x = (const a8_group *)(xa + (size_t)t * xs) + g;
 		__m512i c = _mm512_dpbusd_epi32(_mm512_load_si512(x->corr), qs,
 						_mm512_load_si512(x->q));
@@ -324,11 +361,11 @@ AI void q8_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 	int64_t nb = ne0 / QK8_0, ng = nb / 2;
 
 	tile_rows(w, rb, nr, QROWS, wr);
-	for (int r = 0; r < QROWS; r++)
-		for (int t = 0; t < QTOK; t++)
+	UNROLL for (int r = 0; r < QROWS; r++)
+		UNROLL for (int t = 0; t < QTOK; t++)
 			acc[r][t] = zero_ps();
 	for (int64_t g = 0; g < ng; g++) {
-		for (int r = 0; r < QROWS; r++) {
+		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 68 * g;
 
 			q8_0_pair(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 4),
@@ -336,7 +373,7 @@ AI void q8_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 		}
 	}
 	if (nb % 2) {
-		for (int r = 0; r < QROWS; r++) {
+		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 68 * ng;
 
 			q8_0_pair(_mm512_maskz_loadu_epi8(first_bytes(34), p),
@@ -347,15 +384,214 @@ AI void q8_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 	STORE_TILE(acc, nr, T, y, ldy);
 }
 
-static void q8_0_tile(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
-		      size_t xs, int nt, int64_t ne0, float *y, int64_t ldy)
+TILE_SWITCH(q8_0_tile, QTOK)
+
+/* ---------------------------------------------------------------------------
+ * Many-token path for Q4_0 and Q8_0 (ktype.gemm). GEMM_ROWS weight rows
+ * become the 16 int32 lanes: a g_block holds one block of 32 elements of
+ * each row as signed levels, w[k][4r + j] = element 4k + j of row r, so
+ * vpdpbusd against activation bytes 4k..4k+3 broadcast to every lane
+ * sums 4 products per row. The repacking (gathers, once per chunk and
+ * K-slice) is shared by every token; per token and block the work is 8
+ * vpdpbusd + convert + scale, 512 multiply-adds per ~12 instructions.
+ * Activations here are u8 = q + 128 (vpdpbusd's unsigned operand; q from
+ * the same quantization as the tile path), so each row's accumulator
+ * starts at −128·Σ levels.
+ */
+#define GEMM_ROWS 16
+#define GEMM_SLICE 32  /* blocks per repacked K-slice (20 KiB of stack) */
+#define GEMM_TOK 8
+#define GEMM_MIN 16    /* fewer tokens: the tile path (repacking costs
+			  about as much as ~10 tokens of work) */
+
+typedef struct g_block {
+	int8_t w[8][64];    /* w[k][4r + j]: level of row r, element 4k + j */
+	int32_t corr[16];   /* −128·Σ levels of row r */
+	float d[16];        /* scale of row r */
+} g_block;
+
+_Static_assert(sizeof(g_block) == 640, "g_block is ten cache lines");
+
+static size_t g_act_bytes(int64_t ne0)
+{
+	return (size_t)ne0 + (size_t)(ne0 / QK8_0) * sizeof(float);
+}
+
+/* u8 q + 128 (natural order) for each element, then float d per block. */
+static void g_act_prep(const float *x, void *xa, int64_t ne0)
+{
+	uint8_t *q = xa;
+	float *dv = (float *)(q + ne0);
+
+	for (int64_t b = 0; b < ne0 / QK8_0; b++) {
+		__m512i q0, q1;
+		const __m128i off = _mm_set1_epi8((char)0x80);
+
+		dv[b] = quant_block32(x + b * QK8_0, &q0, &q1);
+		_mm_storeu_si128((__m128i *)(q + b * QK8_0),
+				 _mm_xor_si128(_mm512_cvtepi32_epi8(q0), off));
+		_mm_storeu_si128((__m128i *)(q + b * QK8_0 + 16),
+				 _mm_xor_si128(_mm512_cvtepi32_epi8(q1), off));
+	}
+}
+
+/* Byte offsets of the rows of a chunk; rows past nr repeat row 0 (their
+ * lanes are never stored). */
+AI __m512i g_row_offsets(size_t rb, int nr)
+{
+	__m512i r = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+				     3, 2, 1, 0);
+
+	r = _mm512_maskz_mov_epi32((__mmask16)((1u << nr) - 1), r);
+	return _mm512_mullo_epi32(r, _mm512_set1_epi32((int)rb));
+}
+
+/* Scales (fp16 at byte offset 0 of each row's block) and the accumulator
+ * start values from the 8 level vectors. */
+AI void g_finish(g_block *g, const uint8_t *base, __m512i off, const __m512i *lv)
+{
+	__m512i s = _mm512_setzero_si512();
+	__m512i h = _mm512_i32gather_epi32(off, (const void *)base, 1);
+
+	UNROLL for (int k = 0; k < 8; k++) {
+		_mm512_store_si512(g->w[k], lv[k]);
+		/* Σ levels: |level| < 128 so u8 1 × s8 level is exact */
+		s = _mm512_dpbusd_epi32(s, _mm512_set1_epi8(1), lv[k]);
+	}
+	_mm512_store_si512(g->corr, _mm512_sub_epi32(_mm512_setzero_si512(),
+						      _mm512_slli_epi32(s, 7)));
+	_mm512_store_ps(g->d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
+}
+
+static void g_pack_q4_0(const uint8_t *w, size_t rb, int nr, int64_t b0,
+			int nbs, g_block *out)
+{
+	const __m512i off = g_row_offsets(rb, nr);
+	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+
+	for (int b = 0; b < nbs; b++) {
+		const uint8_t *base = w + (b0 + b) * (int64_t)sizeof(block_q4_0);
+		__m512i lv[8];
+
+		UNROLL for (int k = 0; k < 4; k++) {
+			/* qs bytes 4k..4k+3: elements 4k.. (low) and 16+4k.. (high) */
+			__m512i g = _mm512_i32gather_epi32(off, (const void *)(base + 2 + 4 * k), 1);
+
+			lv[k] = _mm512_sub_epi8(_mm512_and_si512(g, m4), eight);
+			lv[k + 4] = _mm512_sub_epi8(
+				_mm512_and_si512(_mm512_srli_epi16(g, 4), m4), eight);
+		}
+		g_finish(out + b, base, off, lv);
+	}
+}
+
+static void g_pack_q8_0(const uint8_t *w, size_t rb, int nr, int64_t b0,
+			int nbs, g_block *out)
+{
+	const __m512i off = g_row_offsets(rb, nr);
+
+	for (int b = 0; b < nbs; b++) {
+		const uint8_t *base = w + (b0 + b) * (int64_t)sizeof(block_q8_0);
+		__m512i lv[8];
+
+		UNROLL for (int k = 0; k < 8; k++)
+			lv[k] = _mm512_i32gather_epi32(off, (const void *)(base + 2 + 4 * k), 1);
+		g_finish(out + b, base, off, lv);
+	}
+}
+
+/* acc[t] (16 rows) += token t0+t over blocks b0..b0+nbs of the slice. */
+AI void g_tokens(const g_block *g, int nbs, const uint8_t *xa, size_t xs,
+		 int64_t ne0, int64_t b0, int T, __m512 *acc)
+{
+	for (int b = 0; b < nbs; b++, g++) {
+		__m512i wv[8];
+		__m512i c0 = _mm512_load_si512(g->corr);
+		__m512 dw = _mm512_load_ps(g->d);
+
+		UNROLL for (int k = 0; k < 8; k++)
+			wv[k] = _mm512_load_si512(g->w[k]);
+		UNROLL for (int t = 0; t < T; t++) {
+			const uint8_t *xq = xa + (size_t)t * xs + (b0 + b) * QK8_0;
+			const float *dx = (const float *)(xa + (size_t)t * xs + ne0);
+			__m512i c = c0;
+
+			UNROLL for (int k = 0; k < 8; k++) {
+				int32_t x4;
+
+				memcpy(&x4, xq + 4 * k, 4);
+				c = _mm512_dpbusd_epi32(c, _mm512_set1_epi32(x4), wv[k]);
+			}
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c),
+						 _mm512_mul_ps(dw, _mm512_set1_ps(dx[b0 + b])),
+						 acc[t]);
+		}
+	}
+}
+
+/* y[t·ldy + r] (+)= the slice's sums for T tokens from t0. */
+AI void g_slice_t(const g_block *g, int nbs, const uint8_t *xa, size_t xs,
+		  int64_t ne0, int64_t b0, float *y, int64_t ldy,
+		  __mmask16 m, int T)
+{
+	__m512 acc[GEMM_TOK];
+
+	UNROLL for (int t = 0; t < GEMM_TOK; t++)
+		acc[t] = zero_ps();
+	g_tokens(g, nbs, xa, xs, ne0, b0, T, acc);
+	UNROLL for (int t = 0; t < T; t++) {
+		float *yt = y + t * ldy;
+		__m512 prev = b0 ? _mm512_maskz_loadu_ps(m, yt) : zero_ps();
+
+		_mm512_mask_storeu_ps(yt, m, _mm512_add_ps(prev, acc[t]));
+	}
+}
+
+static void g_slice(const g_block *g, int nbs, const uint8_t *xa, size_t xs,
+		    int64_t ne0, int64_t b0, float *y, int64_t ldy,
+		    __mmask16 m, int nt)
 {
 	switch (nt) {
-	case 1: q8_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 1); break;
-	case 2: q8_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 2); break;
-	case 3: q8_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 3); break;
-	default: q8_0_tile_t(w, rb, nr, xa, xs, ne0, y, ldy, 4); break;
+	case 1: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 1); break;
+	case 2: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 2); break;
+	case 3: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 3); break;
+	case 4: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 4); break;
+	case 5: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 5); break;
+	case 6: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 6); break;
+	case 7: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 7); break;
+	default: g_slice_t(g, nbs, xa, xs, ne0, b0, y, ldy, m, 8); break;
 	}
+}
+
+AI void g_gemm(void (*pack)(const uint8_t *, size_t, int, int64_t, int, g_block *),
+	       const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+	       size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	g_block buf[GEMM_SLICE] __attribute__((aligned(64)));
+	__mmask16 m = (__mmask16)((1u << nr) - 1);
+	int64_t nb = ne0 / QK8_0;
+
+	for (int64_t b0 = 0; b0 < nb; b0 += GEMM_SLICE) {
+		int nbs = nb - b0 < GEMM_SLICE ? (int)(nb - b0) : GEMM_SLICE;
+
+		pack(w, rb, nr, b0, nbs, buf);
+		for (int t0 = 0; t0 < n_tok; t0 += GEMM_TOK)
+			g_slice(buf, nbs, xa + (size_t)t0 * xs, xs, ne0, b0,
+				y + t0 * ldy, ldy, m,
+				n_tok - t0 < GEMM_TOK ? n_tok - t0 : GEMM_TOK);
+	}
+}
+
+static void q4_0_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	g_gemm(g_pack_q4_0, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void q8_0_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	g_gemm(g_pack_q8_0, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
 }
 
 /* ---------------------------------------------------------------------------
@@ -450,7 +686,7 @@ AI void k4_scales(const uint8_t *s, ggml_half d, ggml_half dmin, k4_row *k)
 	/* word = scale byte j, zero high byte (index bit 7 set → 0) */
 	static const short sel[4][2] = { { 0, 2 }, { 1, 3 }, { 4, 6 }, { 5, 7 } };
 
-	for (int i = 0; i < 4; i++) {
+	UNROLL for (int i = 0; i < 4; i++) {
 		__m512i idx = _mm512_mask_blend_epi64(
 			0xf0, _mm512_set1_epi16((short)(0x8000 | sel[i][0])),
 			_mm512_set1_epi16((short)(0x8000 | sel[i][1])));
@@ -467,11 +703,11 @@ AI void k4_scales(const uint8_t *s, ggml_half d, ggml_half dmin, k4_row *k)
 AI void k4_tokens(const __m512i *q, const k4_row *k, const uint8_t *xa,
 		  size_t xs, int64_t sb, int T, __m512 *acc)
 {
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 		__m512i ai = _mm512_setzero_si512();
 
-		for (int i = 0; i < 4; i++)
+		UNROLL for (int i = 0; i < 4; i++)
 			ai = _mm512_dpwssd_epi32(
 				ai, _mm512_maddubs_epi16(q[i],
 					_mm512_load_si512(x->q + 64 * i)), k->sc[i]);
@@ -520,7 +756,7 @@ AI void q5_k_block(const block_q5_K *b, const uint8_t *xa, size_t xs,
 	};
 	k4_row k;
 
-	for (int i = 0; i < 4; i++) {
+	UNROLL for (int i = 0; i < 4; i++) {
 		__m512i sel = _mm512_mask_blend_epi64(
 			0xf0, _mm512_set1_epi8((char)bit[i][0]),
 			_mm512_set1_epi8((char)bit[i][1]));
@@ -566,7 +802,7 @@ AI void q6_k_unpack(const block_q6_K *b, k6_row *k)
 			_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
 			_mm512_and_si512(H, m30));
 	}
-	for (int i = 0; i < 4; i++) {
+	UNROLL for (int i = 0; i < 4; i++) {
 		/* word w of vector i: scale of sub-block 4i + w/8 */
 		__m512i idx = _mm512_add_epi16(
 			_mm512_set1_epi16((short)(4 * i)),
@@ -587,12 +823,12 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 	k6_row k;
 
 	q6_k_unpack(b, &k);
-	for (int t = 0; t < T; t++) {
+	UNROLL for (int t = 0; t < T; t++) {
 		const ak_block *x = (const ak_block *)(xa + (size_t)t * xs) + sb;
 		__m512i ai = _mm512_zextsi256_si512(_mm256_madd_epi16(
 			k.neg32, _mm256_load_si256((const __m256i *)x->bsum16)));
 
-		for (int i = 0; i < 4; i++)
+		UNROLL for (int i = 0; i < 4; i++)
 			ai = _mm512_dpwssd_epi32(
 				ai, _mm512_maddubs_epi16(k.q[i],
 					_mm512_load_si512(x->q + 64 * i)), k.sc[i]);
@@ -608,33 +844,355 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 			 const uint8_t *xa, size_t xs, int64_t ne0, float *y, \
 			 int64_t ldy, int T)                                  \
 	{                                                                      \
-		const uint8_t *wr[QROWS];                                      \
-		__m512 acc[QROWS][QTOK];                                       \
-		tile_rows(w, rb, nr, QROWS, wr);                               \
-		for (int r = 0; r < QROWS; r++)                                \
-			for (int t = 0; t < QTOK; t++)                         \
+		const uint8_t *wr[KROWS];                                      \
+		__m512 acc[KROWS][KTOK];                                       \
+		tile_rows(w, rb, nr, KROWS, wr);                               \
+		UNROLL for (int r = 0; r < KROWS; r++)                                \
+			UNROLL for (int t = 0; t < KTOK; t++)                         \
 				acc[r][t] = zero_ps();                         \
 		for (int64_t sb = 0; sb < ne0 / QK_K; sb++)                    \
-			for (int r = 0; r < QROWS; r++)                        \
+			UNROLL for (int r = 0; r < KROWS; r++)                        \
 				FN((const BT *)wr[r] + sb, xa, xs, sb, T,      \
 				   acc[r]);                                    \
 		STORE_TILE(acc, nr, T, y, ldy);                                \
 	}                                                                      \
-	static void NAME(const uint8_t *w, size_t rb, int nr,                 \
-			 const uint8_t *xa, size_t xs, int nt, int64_t ne0,   \
-			 float *y, int64_t ldy)                               \
-	{                                                                      \
-		switch (nt) {                                                  \
-		case 1: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 1); break;   \
-		case 2: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 2); break;   \
-		case 3: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 3); break;   \
-		default: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 4); break;  \
-		}                                                              \
-	}
+	TILE_SWITCH(NAME, KTOK)
 
 K_TILE(q4_k_tile, block_q4_K, q4_k_block)
 K_TILE(q5_k_tile, block_q5_K, q5_k_block)
 K_TILE(q6_k_tile, block_q6_K, q6_k_block)
+
+/* ---------------------------------------------------------------------------
+ * Many-token path for the K-quants, rows as lanes as for Q4_0/Q8_0. The
+ * levels are unsigned (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63), so they are
+ * vpdpbusd's u8 operand against the broadcast s8 activations; each
+ * sub-block's int32 sum is converted and scaled by d·sc of its row. Q4_K/
+ * Q5_K mins: Σ_j m_j·Σx_j through vpdpwssd on (m, m) int16 pairs; Q6_K's
+ * −32 offset: the accumulator of each sub-block of 16 starts at −32·Σx.
+ * Activations: gk_act per 256 elements (natural order, same quantization
+ * as ak_block).
+ */
+#define GK_SLICE 4     /* super-blocks per repacked K-slice */
+#define GK_TOK 6
+
+typedef struct gk_act {
+	int8_t q[QK_K];
+	int32_t neg32[16];  /* −32·Σq of each 16 (Q6_K's offset) */
+	int16_t bsum32[8];  /* Σq of each 32 (the mins) */
+	float d;
+	uint8_t pad[44];
+} gk_act;
+
+_Static_assert(sizeof(gk_act) == 384, "gk_act is six cache lines");
+
+typedef struct gk4_block {
+	uint8_t w[8][8][64]; /* [j][k][4r + i]: row r, element 32j + 4k + i */
+	float sc[8][16];     /* d·sc_j of row r */
+	int32_t mins[4][16]; /* int16 pair (m_2p, m_2p+1) of row r */
+	float dmin[16];      /* −dmin of row r */
+} gk4_block;
+
+typedef struct gk6_block {
+	uint8_t w[16][4][64]; /* [j][k][4r + i]: row r, element 16j + 4k + i */
+	float sc[16][16];     /* d·sc_j of row r */
+} gk6_block;
+
+static size_t gk_act_bytes(int64_t ne0)
+{
+	return (size_t)(ne0 / QK_K) * sizeof(gk_act);
+}
+
+static void gk_act_prep(const float *x, void *xa, int64_t ne0)
+{
+	static const int order[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	gk_act *g = xa;
+	ak_block b;
+
+	for (int64_t i = 0; i < ne0 / QK_K; i++) {
+		ak_quant(x + i * QK_K, &b, order);
+		memcpy(g[i].q, b.q, QK_K);
+		for (int j = 0; j < 16; j++)
+			g[i].neg32[j] = -32 * b.bsum16[j];
+		memcpy(g[i].bsum32, b.bsum32, sizeof(b.bsum32));
+		g[i].d = b.d;
+		memset(g[i].pad, 0, sizeof(g[i].pad));
+	}
+}
+
+/* Scales and mins of the 16 rows of one Q4_K/Q5_K super-block column. */
+static void gk4_scales(const uint8_t *w, size_t rb, int nr, int64_t sb,
+		       size_t bsize, gk4_block *g)
+{
+	UNROLL for (int r = 0; r < 16; r++) {
+		/* Q4_K and Q5_K share the leading d, dmin, scales[12] */
+		const block_q4_K *b = (const block_q4_K *)(w + (size_t)(r < nr ? r : 0) * rb +
+							   (size_t)sb * bsize);
+		float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
+		uint8_t sc, m[8];
+
+		for (int j = 0; j < 8; j++) {
+			engine_k4_scale_min(b->scales, j, &sc, &m[j]);
+			g->sc[j][r] = d * sc;
+		}
+		for (int p = 0; p < 4; p++)
+			g->mins[p][r] = (int32_t)((uint32_t)m[2 * p] | ((uint32_t)m[2 * p + 1] << 16));
+		g->dmin[r] = -dmin;
+	}
+}
+
+/* Levels: chunk c's qs dword k holds elements 64c + 4k.. (low nibbles,
+ * sub-block 2c) and 64c + 32 + 4k.. (high, 2c+1); Q5_K adds qh bit 2c /
+ * 2c+1 of the same dword of qh as bit 4. */
+static void gk_pack_k4(const uint8_t *w, size_t rb, int nr, int64_t sb0,
+		       int nsb, gk4_block *out, bool q5)
+{
+	const __m512i off = g_row_offsets(rb, nr);
+	const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
+	size_t bsize = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+	size_t qs_off = q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+
+	for (int s = 0; s < nsb; s++) {
+		const uint8_t *base = w + (size_t)(sb0 + s) * bsize;
+		gk4_block *g = out + s;
+
+		for (int k = 0; k < 8; k++) {
+			__m512i h = q5 ? _mm512_i32gather_epi32(
+				off, (const void *)(base + offsetof(block_q5_K, qh) + 4 * k), 1)
+				       : _mm512_setzero_si512();
+
+			UNROLL for (int c = 0; c < 4; c++) {
+				__m512i q = _mm512_i32gather_epi32(
+					off, (const void *)(base + qs_off + 32 * c + 4 * k), 1);
+				__m512i lo = _mm512_and_si512(q, m4);
+				__m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+
+				if (q5) {
+					lo = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(
+						_mm512_srli_epi16(h, 2 * c), one), 4));
+					hi = _mm512_or_si512(hi, _mm512_slli_epi16(_mm512_and_si512(
+						_mm512_srli_epi16(h, 2 * c + 1), one), 4));
+				}
+				_mm512_store_si512(g->w[2 * c][k], lo);
+				_mm512_store_si512(g->w[2 * c + 1][k], hi);
+			}
+		}
+		gk4_scales(w, rb, nr, sb0 + s, bsize, g);
+	}
+}
+
+static void gk_pack_q4_k(const uint8_t *w, size_t rb, int nr, int64_t sb0,
+			 int nsb, void *out)
+{
+	gk_pack_k4(w, rb, nr, sb0, nsb, out, false);
+}
+
+static void gk_pack_q5_k(const uint8_t *w, size_t rb, int nr, int64_t sb0,
+			 int nsb, void *out)
+{
+	gk_pack_k4(w, rb, nr, sb0, nsb, out, true);
+}
+
+/* Q6_K levels: element 128h + 32v + 4k + i comes from ql dword
+ * 64h + 32(v&1) + 4k (low nibbles for v < 2, high for v ≥ 2) and qh
+ * dword 32h + 4k (bits 2v, 2v+1). */
+static void gk_pack_q6_k(const uint8_t *w, size_t rb, int nr, int64_t sb0,
+			 int nsb, void *out)
+{
+	const __m512i off = g_row_offsets(rb, nr);
+	const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+
+	for (int s = 0; s < nsb; s++) {
+		const uint8_t *base = w + (size_t)(sb0 + s) * sizeof(block_q6_K);
+		gk6_block *g = (gk6_block *)out + s;
+
+		for (int h = 0; h < 2; h++) {
+			for (int k = 0; k < 8; k++) {
+				__m512i l0 = _mm512_i32gather_epi32(off, (const void *)(base + 64 * h + 4 * k), 1);
+				__m512i l1 = _mm512_i32gather_epi32(off, (const void *)(base + 64 * h + 32 + 4 * k), 1);
+				__m512i qh = _mm512_i32gather_epi32(
+					off, (const void *)(base + offsetof(block_q6_K, qh) + 32 * h + 4 * k), 1);
+				__m512i nib[4] = {
+					_mm512_and_si512(l0, m4), _mm512_and_si512(l1, m4),
+					_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+					_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
+				};
+
+				UNROLL for (int v = 0; v < 4; v++) {
+					int e = 128 * h + 32 * v + 4 * k; /* first element */
+					__m512i top = _mm512_and_si512(_mm512_srli_epi16(qh, 2 * v), m3);
+
+					_mm512_store_si512(g->w[e / 16][(e % 16) / 4],
+							   _mm512_or_si512(nib[v], _mm512_slli_epi16(top, 4)));
+				}
+			}
+		}
+		for (int r = 0; r < 16; r++) {
+			const block_q6_K *b = (const block_q6_K *)(w + (size_t)(r < nr ? r : 0) * rb) +
+					      sb0 + s;
+			float d = half_to_float(b->d);
+
+			for (int j = 0; j < 16; j++)
+				g->sc[j][r] = d * b->scales[j];
+		}
+	}
+}
+
+AI __m512i bcast4(const void *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, 4);
+	return _mm512_set1_epi32(v);
+}
+
+/* acc[t] += T tokens × one packed Q4_K/Q5_K super-block (16 rows). */
+AI void gk4_tokens(const gk4_block *g, const uint8_t *xa, size_t xs,
+		   int64_t sb, int T, __m512 *acc)
+{
+	__m512 f[GK_TOK];
+
+	UNROLL for (int t = 0; t < T; t++)
+		f[t] = zero_ps();
+	for (int j = 0; j < 8; j++) {
+		__m512i wv[8];
+		__m512 sc = _mm512_load_ps(g->sc[j]);
+
+		UNROLL for (int k = 0; k < 8; k++)
+			wv[k] = _mm512_load_si512(g->w[j][k]);
+		UNROLL for (int t = 0; t < T; t++) {
+			const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+			__m512i c = _mm512_setzero_si512();
+
+			UNROLL for (int k = 0; k < 8; k++)
+				c = _mm512_dpbusd_epi32(c, wv[k], bcast4(x->q + 32 * j + 4 * k));
+			f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), sc, f[t]);
+		}
+	}
+	UNROLL for (int t = 0; t < T; t++) {
+		const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+		__m512i m = _mm512_setzero_si512();
+
+		UNROLL for (int p = 0; p < 4; p++)
+			m = _mm512_dpwssd_epi32(m, _mm512_load_si512(g->mins[p]),
+						bcast4(x->bsum32 + 2 * p));
+		f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_load_ps(g->dmin), f[t]);
+		acc[t] = _mm512_fmadd_ps(f[t], _mm512_set1_ps(x->d), acc[t]);
+	}
+}
+
+AI void gk6_tokens(const gk6_block *g, const uint8_t *xa, size_t xs,
+		   int64_t sb, int T, __m512 *acc)
+{
+	__m512 f[GK_TOK];
+
+	UNROLL for (int t = 0; t < T; t++)
+		f[t] = zero_ps();
+	for (int j = 0; j < 16; j++) {
+		__m512i wv[4];
+		__m512 sc = _mm512_load_ps(g->sc[j]);
+
+		UNROLL for (int k = 0; k < 4; k++)
+			wv[k] = _mm512_load_si512(g->w[j][k]);
+		UNROLL for (int t = 0; t < T; t++) {
+			const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+			__m512i c = _mm512_set1_epi32(x->neg32[j]);
+
+			UNROLL for (int k = 0; k < 4; k++)
+				c = _mm512_dpbusd_epi32(c, wv[k], bcast4(x->q + 16 * j + 4 * k));
+			f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), sc, f[t]);
+		}
+	}
+	UNROLL for (int t = 0; t < T; t++) {
+		const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+
+		acc[t] = _mm512_fmadd_ps(f[t], _mm512_set1_ps(x->d), acc[t]);
+	}
+}
+
+/* One slice of nsb packed super-blocks for T tokens; y (+)= the sums. */
+AI void gk_slice_t(const void *pk, bool q6, int nsb, const uint8_t *xa,
+		   size_t xs, int64_t sb0, float *y, int64_t ldy, __mmask16 m,
+		   int T)
+{
+	__m512 acc[GK_TOK];
+
+	UNROLL for (int t = 0; t < GK_TOK; t++)
+		acc[t] = zero_ps();
+	for (int s = 0; s < nsb; s++) {
+		if (q6)
+			gk6_tokens((const gk6_block *)pk + s, xa, xs, sb0 + s, T, acc);
+		else
+			gk4_tokens((const gk4_block *)pk + s, xa, xs, sb0 + s, T, acc);
+	}
+	UNROLL for (int t = 0; t < T; t++) {
+		float *yt = y + t * ldy;
+		__m512 prev = sb0 ? _mm512_maskz_loadu_ps(m, yt) : zero_ps();
+
+		_mm512_mask_storeu_ps(yt, m, _mm512_add_ps(prev, acc[t]));
+	}
+}
+
+#define GK_SLICE_FN(NAME, Q6)                                                  \
+	static void NAME(const void *pk, int nsb, const uint8_t *xa,          \
+			 size_t xs, int64_t sb0, float *y, int64_t ldy,       \
+			 __mmask16 m, int nt)                                 \
+	{                                                                      \
+		switch (nt) {                                                  \
+		case 1: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 1); break; \
+		case 2: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 2); break; \
+		case 3: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 3); break; \
+		case 4: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 4); break; \
+		case 5: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 5); break; \
+		default: gk_slice_t(pk, Q6, nsb, xa, xs, sb0, y, ldy, m, 6); break; \
+		}                                                              \
+	}
+
+GK_SLICE_FN(gk4_slice, false)
+GK_SLICE_FN(gk6_slice, true)
+
+/* The packed slice: the larger of the two block kinds, GK_SLICE of them. */
+typedef union gk_buf {
+	gk4_block k4[GK_SLICE];
+	gk6_block k6[GK_SLICE];
+} gk_buf;
+
+AI void gk_gemm(void (*pack)(const uint8_t *, size_t, int, int64_t, int, void *),
+		void (*slice)(const void *, int, const uint8_t *, size_t, int64_t,
+			      float *, int64_t, __mmask16, int),
+		const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	gk_buf buf __attribute__((aligned(64)));
+	__mmask16 m = (__mmask16)((1u << nr) - 1);
+	int64_t nsb = ne0 / QK_K;
+
+	for (int64_t sb0 = 0; sb0 < nsb; sb0 += GK_SLICE) {
+		int n = nsb - sb0 < GK_SLICE ? (int)(nsb - sb0) : GK_SLICE;
+
+		pack(w, rb, nr, sb0, n, &buf);
+		for (int t0 = 0; t0 < n_tok; t0 += GK_TOK)
+			slice(&buf, n, xa + (size_t)t0 * xs, xs, sb0, y + t0 * ldy,
+			      ldy, m, n_tok - t0 < GK_TOK ? n_tok - t0 : GK_TOK);
+	}
+}
+
+static void q4_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	gk_gemm(gk_pack_q4_k, gk4_slice, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void q5_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	gk_gemm(gk_pack_q5_k, gk4_slice, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void q6_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	gk_gemm(gk_pack_q6_k, gk6_slice, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
 
 /* ---------------------------------------------------------------------------
  * F32, F16, BF16 weights against f32 activations: convert 16 weights,
@@ -658,6 +1216,18 @@ AI __m512 load_bf16w(const uint8_t *p, int64_t i, __mmask16 m)
 	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* acc[t] += wv · token t's 16 activations from element i (mask m). */
+AI void f_row(__m512 wv, const uint8_t *xa, size_t xs, int64_t i, __mmask16 m,
+	      int T, __m512 *acc)
+{
+	UNROLL for (int t = 0; t < T; t++)
+		acc[t] = _mm512_fmadd_ps(
+			wv, _mm512_maskz_loadu_ps(m, (const float *)(xa + (size_t)t * xs) + i),
+			acc[t]);
+}
+
+/* Masked loads cost the same as plain ones, so the row tail needs no
+ * separate loop: the last step's mask covers what is left. */
 #define F_TILE(NAME, LOADW)                                                    \
 	AI void NAME##_t(const uint8_t *w, size_t rb, int nr,                 \
 			 const uint8_t *xa, size_t xs, int64_t ne0, float *y, \
@@ -665,59 +1235,194 @@ AI __m512 load_bf16w(const uint8_t *p, int64_t i, __mmask16 m)
 	{                                                                      \
 		const uint8_t *wr[FROWS];                                      \
 		__m512 acc[FROWS][FTOK];                                       \
-		int64_t i;                                                     \
 		tile_rows(w, rb, nr, FROWS, wr);                               \
-		for (int r = 0; r < FROWS; r++)                                \
-			for (int t = 0; t < FTOK; t++)                         \
+		UNROLL for (int r = 0; r < FROWS; r++)                                \
+			UNROLL for (int t = 0; t < FTOK; t++)                         \
 				acc[r][t] = zero_ps();                         \
-		for (i = 0; i + 16 <= ne0; i += 16)                            \
-			NAME##_step(wr, xa, xs, i, 0xffff, T, acc);            \
-		if (i < ne0)                                                   \
-			NAME##_step(wr, xa, xs, i,                             \
-				    (__mmask16)((1u << (ne0 - i)) - 1), T,     \
-				    acc);                                      \
+		for (int64_t i = 0; i < ne0; i += 16) {                        \
+			__mmask16 m = tail16(ne0 - i);                         \
+			UNROLL for (int r = 0; r < FROWS; r++)                        \
+				f_row(LOADW(wr[r], i, m), xa, xs, i, m, T,     \
+				      acc[r]);                                 \
+		}                                                              \
 		STORE_TILE(acc, nr, T, y, ldy);                                \
 	}                                                                      \
-	static void NAME(const uint8_t *w, size_t rb, int nr,                 \
-			 const uint8_t *xa, size_t xs, int nt, int64_t ne0,   \
-			 float *y, int64_t ldy)                               \
-	{                                                                      \
-		switch (nt) {                                                  \
-		case 1: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 1); break;   \
-		case 2: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 2); break;   \
-		case 3: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 3); break;   \
-		default: NAME##_t(w, rb, nr, xa, xs, ne0, y, ldy, 4); break;  \
-		}                                                              \
-	}
+	TILE_SWITCH(NAME, FTOK)
 
-#define F_STEP(NAME, LOADW)                                                    \
-	AI void NAME##_step(const uint8_t *const *wr, const uint8_t *xa,      \
-			    size_t xs, int64_t i, __mmask16 m, int T,         \
-			    __m512 (*acc)[FTOK])                              \
-	{                                                                      \
-		for (int r = 0; r < FROWS; r++) {                              \
-			__m512 wv = LOADW(wr[r], i, m);                        \
-			for (int t = 0; t < T; t++)                            \
-				acc[r][t] = _mm512_fmadd_ps(                   \
-					wv,                                    \
-					_mm512_maskz_loadu_ps(                 \
-						m, (const float *)(xa +        \
-							(size_t)t * xs) + i),  \
-					acc[r][t]);                            \
-		}                                                              \
-	}
-
-F_STEP(f32_tile, load_f32w)
 F_TILE(f32_tile, load_f32w)
-F_STEP(f16_tile, load_f16w)
 F_TILE(f16_tile, load_f16w)
-F_STEP(bf16_tile, load_bf16w)
 F_TILE(bf16_tile, load_bf16w)
 
 static size_t no_act(int64_t ne0)
 {
 	(void)ne0;
 	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Many-token path for F32/F16/BF16: FG_ROWS rows converted to f32 and
+ * transposed (w[i][r], two vectors of 16 rows per element), then each
+ * token's x[i] is broadcast into an FMA with both: 32 multiply-adds per
+ * FMA and one load per two FMAs, where the tile path needs a load per
+ * FMA. Gathers fetch two halves per dword; an odd last element of F16/
+ * BF16 rows is read with scalar loads so no byte past a row is touched.
+ */
+#define FG_ROWS 32
+#define FG_SLICE 256   /* elements per packed slice (32 KiB) */
+#define FG_TOK 8
+
+typedef float fg_col[FG_ROWS]; /* one element of FG_ROWS rows */
+
+AI __m512i fg_offsets(size_t rb, int nr, int half)
+{
+	__m512i r = _mm512_add_epi32(_mm512_set1_epi32(16 * half),
+				     _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+						      5, 4, 3, 2, 1, 0));
+
+	r = _mm512_mask_mov_epi32(_mm512_setzero_si512(),
+				  _mm512_cmplt_epi32_mask(r, _mm512_set1_epi32(nr)), r);
+	return _mm512_mullo_epi32(r, _mm512_set1_epi32((int)rb));
+}
+
+/* Element pairs of 16-bit types: dword gathers, lo/hi halves → f32. */
+AI void fg_pack16(const uint8_t *w, size_t rb, int nr, int64_t ne0,
+		  int64_t i0, int n, fg_col *out, bool bf16)
+{
+	for (int h = 0; h < 2; h++) {
+		__m512i off = fg_offsets(rb, nr, h);
+		int i = 0;
+
+		for (; i + 1 < n && i0 + i + 1 < ne0; i += 2) {
+			__m512i g = _mm512_i32gather_epi32(off, (const void *)(w + 2 * (i0 + i)), 1);
+			__m512 a, b;
+
+			if (bf16) {
+				a = _mm512_castsi512_ps(_mm512_slli_epi32(g, 16));
+				b = _mm512_castsi512_ps(_mm512_and_si512(g, _mm512_set1_epi32((int)0xffff0000u)));
+			} else {
+				a = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+				b = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+			}
+			_mm512_store_ps(out[i] + 16 * h, a);
+			_mm512_store_ps(out[i + 1] + 16 * h, b);
+		}
+		for (; i < n; i++)
+			for (int r = 0; r < 16; r++) {
+				int rr = 16 * h + r < nr ? 16 * h + r : 0;
+				uint16_t v;
+
+				memcpy(&v, w + (size_t)rr * rb + 2 * (size_t)(i0 + i), 2);
+				out[i][16 * h + r] = bf16 ? engine_bf16_to_fp32(v) : half_to_float(v);
+			}
+	}
+}
+
+static void fg_pack_f32(const uint8_t *w, size_t rb, int nr, int64_t ne0,
+			int64_t i0, int n, fg_col *out)
+{
+	(void)ne0;
+	for (int h = 0; h < 2; h++) {
+		__m512i off = fg_offsets(rb, nr, h);
+
+		for (int i = 0; i < n; i++)
+			_mm512_store_ps(out[i] + 16 * h, _mm512_i32gather_ps(
+				off, (const void *)(w + 4 * (i0 + i)), 1));
+	}
+}
+
+static void fg_pack_f16(const uint8_t *w, size_t rb, int nr, int64_t ne0,
+			int64_t i0, int n, fg_col *out)
+{
+	fg_pack16(w, rb, nr, ne0, i0, n, out, false);
+}
+
+static void fg_pack_bf16(const uint8_t *w, size_t rb, int nr, int64_t ne0,
+			 int64_t i0, int n, fg_col *out)
+{
+	fg_pack16(w, rb, nr, ne0, i0, n, out, true);
+}
+
+AI void fg_slice_t(const fg_col *pk, int n, const float *x, int64_t ne0,
+		   int64_t i0, float *y, int64_t ldy, __mmask16 m0,
+		   __mmask16 m1, int T)
+{
+	__m512 a0[FG_TOK], a1[FG_TOK];
+
+	UNROLL for (int t = 0; t < FG_TOK; t++)
+		a0[t] = a1[t] = zero_ps();
+	for (int i = 0; i < n; i++) {
+		__m512 w0 = _mm512_load_ps(pk[i]), w1 = _mm512_load_ps(pk[i] + 16);
+
+		UNROLL for (int t = 0; t < T; t++) {
+			__m512 xb = _mm512_set1_ps(x[t * ne0 + i0 + i]);
+
+			a0[t] = _mm512_fmadd_ps(w0, xb, a0[t]);
+			a1[t] = _mm512_fmadd_ps(w1, xb, a1[t]);
+		}
+	}
+	UNROLL for (int t = 0; t < T; t++) {
+		float *yt = y + t * ldy;
+
+		if (i0) {
+			a0[t] = _mm512_add_ps(a0[t], _mm512_maskz_loadu_ps(m0, yt));
+			a1[t] = _mm512_add_ps(a1[t], _mm512_maskz_loadu_ps(m1, yt + 16));
+		}
+		_mm512_mask_storeu_ps(yt, m0, a0[t]);
+		_mm512_mask_storeu_ps(yt + 16, m1, a1[t]);
+	}
+}
+
+static void fg_slice(const fg_col *pk, int n, const float *x, int64_t ne0,
+		     int64_t i0, float *y, int64_t ldy, __mmask16 m0,
+		     __mmask16 m1, int nt)
+{
+	switch (nt) {
+	case 1: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 1); break;
+	case 2: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 2); break;
+	case 3: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 3); break;
+	case 4: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 4); break;
+	case 5: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 5); break;
+	case 6: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 6); break;
+	case 7: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 7); break;
+	default: fg_slice_t(pk, n, x, ne0, i0, y, ldy, m0, m1, 8); break;
+	}
+}
+
+AI void fg_gemm(void (*pack)(const uint8_t *, size_t, int, int64_t, int64_t, int, fg_col *),
+		const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	fg_col buf[FG_SLICE] __attribute__((aligned(64)));
+	__mmask16 m0 = tail16(nr), m1 = nr > 16 ? tail16(nr - 16) : 0;
+	const float *x = (const float *)xa;
+
+	(void)xs; /* f32 activations: rows of ne0 */
+	for (int64_t i0 = 0; i0 < ne0; i0 += FG_SLICE) {
+		int n = ne0 - i0 < FG_SLICE ? (int)(ne0 - i0) : FG_SLICE;
+
+		pack(w, rb, nr, ne0, i0, n, buf);
+		for (int t0 = 0; t0 < n_tok; t0 += FG_TOK)
+			fg_slice(buf, n, x + (int64_t)t0 * ne0, ne0, i0, y + t0 * ldy,
+				 ldy, m0, m1, n_tok - t0 < FG_TOK ? n_tok - t0 : FG_TOK);
+	}
+}
+
+static void f32_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		     size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	fg_gemm(fg_pack_f32, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void f16_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		     size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	fg_gemm(fg_pack_f16, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void bf16_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		      size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	fg_gemm(fg_pack_bf16, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
 }
 
 /* ---------------------------------------------------------------------------
@@ -745,11 +1450,6 @@ AI __m512 exp_ps(__m512 x)
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
 	return _mm512_scalef_ps(p, n);
-}
-
-AI __mmask16 tail16(int64_t n)
-{
-	return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
 }
 
 static void avx512_attn_scores_f16(const float *q, const ggml_half *k,
@@ -786,18 +1486,18 @@ static void avx512_attn_values_f16(const float *p, const ggml_half *v,
 		__m512 a[4] = { zero_ps(), zero_ps(), zero_ps(), zero_ps() };
 		__mmask16 m[4];
 
-		for (int c = 0; c < 4; c++)
+		UNROLL for (int c = 0; c < 4; c++)
 			m[c] = i0 + 16 * c < hd ? tail16(hd - i0 - 16 * c) : 0;
 		for (int j = 0; j < n_kv; j++) {
 			const uint8_t *vj = (const uint8_t *)(v + (size_t)j * v_stride);
 			__m512 pj = _mm512_set1_ps(p[j]);
 
-			for (int c = 0; c < 4; c++)
+			UNROLL for (int c = 0; c < 4; c++)
 				if (m[c])
 					a[c] = _mm512_fmadd_ps(
 						pj, load_f16w(vj, i0 + 16 * c, m[c]), a[c]);
 		}
-		for (int c = 0; c < 4; c++)
+		UNROLL for (int c = 0; c < 4; c++)
 			if (m[c])
 				_mm512_mask_storeu_ps(o + i0 + 16 * c, m[c], a[c]);
 	}
@@ -822,6 +1522,127 @@ static float avx512_softmax(float *s, int n)
 		sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
 	}
 	return _mm512_reduce_add_ps(sum);
+}
+
+/*
+ * Fused GQA attention: the query heads sharing a KV head, ATT_HEADS at a
+ * time. Scores: 16 keys per step, their rows gathered two dimensions per
+ * dword (lanes = keys) and converted once, then one FMA per head and
+ * dimension with the query element broadcast — no horizontal sums. Values:
+ * each V row converted once and FMA'd into every head's output.
+ */
+#define ATT_HEADS 8
+
+AI void att_scores_t(const float *q, int hd, const ggml_half *k, size_t stride,
+		     int n_kv, float scale, float *sc, int NH)
+{
+	__m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+					3, 2, 1, 0);
+
+	for (int j0 = 0; j0 < n_kv; j0 += 16) {
+		__mmask16 m = tail16(n_kv - j0);
+		/* byte offsets of rows j0.., lanes past n_kv on row j0 */
+		__m512i off = _mm512_mullo_epi32(_mm512_maskz_mov_epi32(m, lane),
+						 _mm512_set1_epi32((int)(2 * stride)));
+		const uint8_t *base = (const uint8_t *)(k + (size_t)j0 * stride);
+		__m512 s[ATT_HEADS];
+
+		UNROLL for (int h = 0; h < NH; h++)
+			s[h] = zero_ps();
+		for (int d = 0; d < hd; d += 2) {
+			__m512i g = _mm512_i32gather_epi32(off, (const void *)(base + 2 * d), 1);
+			__m512 k0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+			__m512 k1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+
+			UNROLL for (int h = 0; h < NH; h++) {
+				s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d]), k0, s[h]);
+				s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + d + 1]), k1, s[h]);
+			}
+		}
+		UNROLL for (int h = 0; h < NH; h++)
+			_mm512_mask_storeu_ps(sc + (size_t)h * n_kv + j0, m,
+					      _mm512_mul_ps(s[h], _mm512_set1_ps(scale)));
+	}
+}
+
+AI void att_values_t(const float *sc, int n_kv, const ggml_half *v,
+		     size_t stride, int hd, const float *inv, float *o, int NH)
+{
+	for (int d0 = 0; d0 < hd; d0 += 32) {
+		__mmask16 m0 = tail16(hd - d0);
+		__mmask16 m1 = hd - d0 > 16 ? tail16(hd - d0 - 16) : 0;
+		__m512 a0[ATT_HEADS], a1[ATT_HEADS];
+
+		UNROLL for (int h = 0; h < NH; h++)
+			a0[h] = a1[h] = zero_ps();
+		for (int j = 0; j < n_kv; j++) {
+			const ggml_half *vj = v + (size_t)j * stride + d0;
+			__m512 v0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m0, vj));
+			__m512 v1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m1, vj + 16));
+
+			UNROLL for (int h = 0; h < NH; h++) {
+				__m512 p = _mm512_set1_ps(sc[(size_t)h * n_kv + j]);
+
+				a0[h] = _mm512_fmadd_ps(p, v0, a0[h]);
+				a1[h] = _mm512_fmadd_ps(p, v1, a1[h]);
+			}
+		}
+		UNROLL for (int h = 0; h < NH; h++) {
+			__m512 iv = _mm512_set1_ps(inv[h]);
+
+			_mm512_mask_storeu_ps(o + (size_t)h * hd + d0, m0, _mm512_mul_ps(a0[h], iv));
+			if (m1)
+				_mm512_mask_storeu_ps(o + (size_t)h * hd + d0 + 16, m1,
+						      _mm512_mul_ps(a1[h], iv));
+		}
+	}
+}
+
+#define ATT_CASE(N)                                                            \
+	case N:                                                                \
+		att_scores_t(q, hd, k, stride, n_kv, scale, sc, N);           \
+		for (int h = 0; h < N; h++)                                    \
+			inv[h] = 1.0f / avx512_softmax(sc + (size_t)h * n_kv, n_kv); \
+		att_values_t(sc, n_kv, v, stride, hd, inv, o, N);             \
+		break;
+
+/* Up to ATT_HEADS heads (nh) sharing one KV head. */
+static void att_group(const float *q, int nh, const ggml_half *k,
+		      const ggml_half *v, size_t stride, int n_kv, int hd,
+		      float scale, float *sc, float *o)
+{
+	float inv[ATT_HEADS];
+
+	switch (nh) {
+	ATT_CASE(1) ATT_CASE(2) ATT_CASE(3) ATT_CASE(4)
+	ATT_CASE(5) ATT_CASE(6) ATT_CASE(7)
+	default: ATT_CASE(8)
+	}
+}
+
+static void avx512_attn_f16(const float *q, int n_q, const ggml_half *k,
+			    const ggml_half *v, size_t stride, int n_kv, int hd,
+			    float scale, float *sc, float *o)
+{
+	/* odd head sizes (none in practice) take the per-head kernels */
+	if (hd % 2) {
+		for (int h = 0; h < n_q; h++) {
+			float *s = sc + (size_t)h * n_kv, inv;
+
+			avx512_attn_scores_f16(q + (size_t)h * hd, k, stride, n_kv, hd, scale, s);
+			inv = 1.0f / avx512_softmax(s, n_kv);
+			avx512_attn_values_f16(s, v, stride, n_kv, hd, o + (size_t)h * hd);
+			for (int d = 0; d < hd; d++)
+				o[(size_t)h * hd + d] *= inv;
+		}
+		return;
+	}
+	for (int h0 = 0; h0 < n_q; h0 += ATT_HEADS) {
+		int nh = n_q - h0 < ATT_HEADS ? n_q - h0 : ATT_HEADS;
+
+		att_group(q + (size_t)h0 * hd, nh, k, v, stride, n_kv, hd, scale,
+			  sc + (size_t)h0 * n_kv, o + (size_t)h0 * hd);
+	}
 }
 
 static void avx512_swiglu(float *g, const float *u, size_t n)
@@ -851,14 +1672,35 @@ static void avx512_f32_to_f16(const float *x, ggml_half *h, size_t n)
 /* ---------------------------------------------------------------------------
  * Tables
  */
-static const ktype t_q4_0 = { QROWS, QTOK, a4_bytes, a4_prep, q4_0_tile };
-static const ktype t_q8_0 = { QROWS, QTOK, a8_bytes, a8_prep, q8_0_tile };
-static const ktype t_q4_k = { QROWS, QTOK, ak_bytes, ak_prep_k4, q4_k_tile };
-static const ktype t_q5_k = { QROWS, QTOK, ak_bytes, ak_prep_k4, q5_k_tile };
-static const ktype t_q6_k = { QROWS, QTOK, ak_bytes, ak_prep_natural, q6_k_tile };
-static const ktype t_f32 = { FROWS, FTOK, no_act, NULL, f32_tile };
-static const ktype t_f16 = { FROWS, FTOK, no_act, NULL, f16_tile };
-static const ktype t_bf16 = { FROWS, FTOK, no_act, NULL, bf16_tile };
+static const ktype t_q4_0 = {
+	.rmax = QROWS, .tmax = QTOK, .act_bytes = a4_bytes, .act_prep = a4_prep,
+	.tile = q4_0_tile, .gemm_min = GEMM_MIN, .gemm_rows = GEMM_ROWS,
+	.gemm_act_bytes = g_act_bytes, .gemm_prep = g_act_prep, .gemm = q4_0_gemm,
+};
+static const ktype t_q8_0 = {
+	.rmax = QROWS, .tmax = QTOK, .act_bytes = a8_bytes, .act_prep = a8_prep,
+	.tile = q8_0_tile, .gemm_min = GEMM_MIN, .gemm_rows = GEMM_ROWS,
+	.gemm_act_bytes = g_act_bytes, .gemm_prep = g_act_prep, .gemm = q8_0_gemm,
+};
+#define K_GEMM(FN) .gemm_min = GEMM_MIN, .gemm_rows = GEMM_ROWS,            \
+	.gemm_act_bytes = gk_act_bytes, .gemm_prep = gk_act_prep, .gemm = FN
+static const ktype t_q4_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			      .act_prep = ak_prep_k4, .tile = q4_k_tile,
+			      K_GEMM(q4_k_gemm) };
+static const ktype t_q5_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			      .act_prep = ak_prep_k4, .tile = q5_k_tile,
+			      K_GEMM(q5_k_gemm) };
+static const ktype t_q6_k = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+			      .act_prep = ak_prep_natural, .tile = q6_k_tile,
+			      K_GEMM(q6_k_gemm) };
+#define F_GEMM(FN) .gemm_min = GEMM_MIN, .gemm_rows = FG_ROWS,             \
+	.gemm_act_bytes = no_act, .gemm = FN
+static const ktype t_f32 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			     .tile = f32_tile, F_GEMM(f32_gemm) };
+static const ktype t_f16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			     .tile = f16_tile, F_GEMM(f16_gemm) };
+static const ktype t_bf16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
+			      .tile = bf16_tile, F_GEMM(bf16_gemm) };
 
 static const ktype *const avx512_types[GGML_T_COUNT] = {
 	[GGML_T_F32] = &t_f32,
@@ -889,6 +1731,7 @@ const engine_kernels engine_kernels_avx512 = {
 	.matmul_scratch = avx512_matmul_scratch,
 	.attn_scores_f16 = avx512_attn_scores_f16,
 	.attn_values_f16 = avx512_attn_values_f16,
+	.attn_f16 = avx512_attn_f16,
 	.softmax = avx512_softmax,
 	.swiglu = avx512_swiglu,
 	.f32_to_f16 = avx512_f32_to_f16,

@@ -31,6 +31,9 @@ typedef struct engine_kernels {
 				float *s);
 	void (*attn_values_f16)(const float *p, const ggml_half *v,
 				size_t v_stride, int n_kv, int hd, float *o);
+	void (*attn_f16)(const float *q, int n_q, const ggml_half *k,
+			 const ggml_half *v, size_t kv_stride, int n_kv, int hd,
+			 float scale, float *sc, float *o);
 	float (*softmax)(float *s, int n);
 	void (*swiglu)(float *g, const float *u, size_t n);
 	void (*f32_to_f16)(const float *x, ggml_half *h, size_t n);

@@ -36,15 +36,21 @@ typedef struct kjob {
 	uint8_t *xa_out;        /* the same, writable, while preparing */
 	size_t xa_stride;
 	int n_tok;
+	bool gemm;              /* the many-token path (kt->gemm) */
 	float *y;               /* (n_tok, ne1) f32 */
 	int64_t chunk_rows;     /* multiple of kt->rmax */
 	int64_t n_chunks;
 	atomic_llong next;      /* next unclaimed chunk */
 } kjob;
 
-static size_t act_stride(const ktype *kt, int64_t ne0)
+static bool use_gemm(const ktype *kt, int n_tok)
 {
-	size_t b = kt->act_bytes(ne0);
+	return kt->gemm && kt->gemm_min > 0 && n_tok >= kt->gemm_min;
+}
+
+static size_t act_stride(const ktype *kt, int64_t ne0, bool gemm)
+{
+	size_t b = gemm ? kt->gemm_act_bytes(ne0) : kt->act_bytes(ne0);
 
 	return (b + KT_ALIGN - 1) / KT_ALIGN * KT_ALIGN;
 }
@@ -64,9 +70,9 @@ static void prep_tokens(int ith, int nth, void *arg)
 	int t1 = (int)((int64_t)j->n_tok * (ith + 1) / nth);
 
 	for (int t = t0; t < t1; t++)
-		j->kt->act_prep(j->x + (size_t)t * (size_t)j->w->ne0,
-				j->xa_out + (size_t)t * j->xa_stride,
-				j->w->ne0);
+		(j->gemm ? j->kt->gemm_prep : j->kt->act_prep)(
+			j->x + (size_t)t * (size_t)j->w->ne0,
+			j->xa_out + (size_t)t * j->xa_stride, j->w->ne0);
 }
 
 /* One chunk of rows [r0, r1) for every token. */
@@ -74,6 +80,13 @@ static void run_chunk(const kjob *j, int64_t r0, int64_t r1)
 {
 	const ktype *kt = j->kt;
 	const engine_mat *w = j->w;
+
+	if (j->gemm) {
+		kt->gemm((const uint8_t *)w->data + r0 * (int64_t)w->row_bytes,
+			 w->row_bytes, (int)(r1 - r0), j->xa, j->xa_stride,
+			 j->n_tok, w->ne0, j->y + r0, w->ne1);
+		return;
+	}
 
 	for (int t0 = 0; t0 < j->n_tok; t0 += kt->tmax) {
 		int nt = j->n_tok - t0 < kt->tmax ? j->n_tok - t0 : kt->tmax;
@@ -138,19 +151,20 @@ void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
 	}
 	if (n_tok <= 0 || w->ne1 <= 0)
 		return;
-	if (kt->act_bytes(w->ne0) == 0) {
+	j.gemm = use_gemm(kt, n_tok);
+	if ((j.gemm ? kt->gemm_act_bytes : kt->act_bytes)(w->ne0) == 0) {
 		j.xa = (const uint8_t *)x;
 		j.xa_stride = (size_t)w->ne0 * sizeof(float);
 	} else {
 		j.xa_out = align_up(scratch);
 		j.xa = j.xa_out;
-		j.xa_stride = act_stride(kt, w->ne0);
+		j.xa_stride = act_stride(kt, w->ne0, j.gemm);
 		if ((int64_t)n_tok * w->ne0 >= PREP_PARALLEL_MIN && nth > 1)
 			engine_threadpool_run(tp, prep_tokens, &j);
 		else
 			prep_tokens(0, 1, &j);
 	}
-	j.chunk_rows = plan_chunk_rows(kt, w, n_tok, nth);
+	j.chunk_rows = j.gemm ? kt->gemm_rows : plan_chunk_rows(kt, w, n_tok, nth);
 	j.n_chunks = (w->ne1 + j.chunk_rows - 1) / j.chunk_rows;
 	atomic_init(&j.next, 0);
 	engine_threadpool_run(tp, matmul_worker, &j);
@@ -163,8 +177,17 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 
 	if (!kt)
 		return engine_kernels_scalar.matmul_scratch(w, n_tok);
-	if (kt->act_bytes(w->ne0) == 0 || n_tok <= 0)
+	size_t tile = 0, gemm = 0;
+
+	if (n_tok <= 0)
+		return 0;
+	/* a call with fewer tokens may take the other path: cover both */
+	if (kt->act_bytes(w->ne0))
+		tile = act_stride(kt, w->ne0, false);
+	if (use_gemm(kt, n_tok) && kt->gemm_act_bytes(w->ne0))
+		gemm = act_stride(kt, w->ne0, true);
+	if (tile == 0 && gemm == 0)
 		return 0;
 	/* + KT_ALIGN: the caller's buffer need not be aligned */
-	return (size_t)n_tok * act_stride(kt, w->ne0) + KT_ALIGN;
+	return (size_t)n_tok * (tile > gemm ? tile : gemm) + KT_ALIGN;
 }

@@ -42,6 +42,22 @@ typedef struct ktype {
 	void (*tile)(const uint8_t *w, size_t row_bytes, int nr,
 		     const uint8_t *xa, size_t xa_stride, int nt, int64_t ne0,
 		     float *y, int64_t ldy);
+	/*
+	 * Optional many-token path (prefill), used when n_tok ≥ gemm_min
+	 * (0: never): activations prepared by gemm_prep (gemm_act_bytes per
+	 * token), then gemm() computes nr ≤ gemm_rows rows for all n_tok
+	 * tokens, y[t·ldy + r] — it repacks those rows' weights once into a
+	 * layout where rows are vector lanes and streams every token past
+	 * them, which costs a fraction of the per-row-and-token unpacking
+	 * the tile path does.
+	 */
+	int gemm_min;
+	int gemm_rows;
+	size_t (*gemm_act_bytes)(int64_t ne0);
+	void (*gemm_prep)(const float *x, void *xa, int64_t ne0);
+	void (*gemm)(const uint8_t *w, size_t row_bytes, int nr,
+		     const uint8_t *xa, size_t xa_stride, int n_tok,
+		     int64_t ne0, float *y, int64_t ldy);
 } ktype;
 
 /* engine_matmul() for a path whose types are described by types[] (indexed

@@ -65,9 +65,41 @@ static void ref_f32_to_f16(const float *x, ggml_half *h, size_t n)
 		h[i] = engine_fp32_to_fp16(x[i]);
 }
 
+/* Attention from the three steps (any path's, or the scalar ones). */
+static void compose_attn_f16(const engine_kernels *kp, const float *q, int n_q,
+			     const ggml_half *k, const ggml_half *v,
+			     size_t kv_stride, int n_kv, int hd, float scale,
+			     float *sc, float *o)
+{
+	for (int h = 0; h < n_q; h++) {
+		float *s = sc + (size_t)h * (size_t)n_kv, inv;
+		float *oh = o + (size_t)h * (size_t)hd;
+
+		(kp->attn_scores_f16 ? kp->attn_scores_f16 : ref_attn_scores_f16)(
+			q + (size_t)h * (size_t)hd, k, kv_stride, n_kv, hd, scale, s);
+		inv = 1.0f / (kp->softmax ? kp->softmax : ref_softmax)(s, n_kv);
+		(kp->attn_values_f16 ? kp->attn_values_f16 : ref_attn_values_f16)(
+			s, v, kv_stride, n_kv, hd, oh);
+		for (int d = 0; d < hd; d++)
+			oh[d] *= inv;
+	}
+}
+
 /* ---------------------------------------------------------------------------
  * Entry points.
  */
+void engine_attn_f16(const float *q, int n_q, const ggml_half *k,
+		     const ggml_half *v, size_t kv_stride, int n_kv, int hd,
+		     float scale, float *sc, float *o)
+{
+	const engine_kernels *kp = engine_kernels_active();
+
+	if (kp->attn_f16)
+		kp->attn_f16(q, n_q, k, v, kv_stride, n_kv, hd, scale, sc, o);
+	else
+		compose_attn_f16(kp, q, n_q, k, v, kv_stride, n_kv, hd, scale, sc, o);
+}
+
 void engine_attn_scores_f16(const float *q, const ggml_half *k,
 			    size_t k_stride, int n_kv, int hd, float scale,
 			    float *s)

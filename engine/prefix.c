@@ -140,6 +140,27 @@ static void copy_block(const engine_model *m, struct prefix_entry *e,
 	}
 }
 
+_Static_assert(PREFIX_BLOCK == ENGINE_PREFIX_BLOCK, "engine.h states the block size");
+
+int engine_prefix_cache_probe(engine_prefix_cache *pc, const int32_t *tokens,
+			      int n)
+{
+	uint64_t h = 0; /* block 0's parent, as in forward.c's chain */
+	int used = 0;
+
+	if (!pc || !tokens)
+		return 0;
+	pthread_mutex_lock(&pc->mu);
+	while (n - used >= PREFIX_BLOCK) {
+		h = prefix_hash_block(h, tokens + used);
+		if (!find(pc, h, tokens + used))
+			break;
+		used += PREFIX_BLOCK;
+	}
+	pthread_mutex_unlock(&pc->mu);
+	return used;
+}
+
 bool prefix_fetch(engine_prefix_cache *pc, engine_context *c, uint64_t h,
 		  const int32_t *toks)
 {

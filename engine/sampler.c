@@ -2,9 +2,15 @@
  * sampler.c — turning logits into a token, and the generation loop.
  *
  * Order of the chain (as the reference engines apply it): repetition
- * penalty → greedy shortcut → top-k → softmax with temperature → top-p →
- * min-p → draw. The RNG (splitmix64) lives on the sampler, so a given seed
- * reproduces the same tokens.
+ * penalty → guard filter → greedy shortcut → top-k → softmax with
+ * temperature → top-p → min-p → draw. The RNG (splitmix64) lives on the
+ * sampler, so a given seed reproduces the same tokens.
+ *
+ * The guard filter (constrained decoding, json_guard.c) keeps only tokens
+ * whose text the JSON guard allows while a guarded span is open. The text
+ * of every token is cached when the guard is set, and the filter first asks
+ * the guard about each possible first byte (256 questions), so most tokens
+ * are dismissed by a table lookup and the sampling path allocates nothing.
  */
 #include "model_int.h"
 
@@ -21,6 +27,22 @@ struct engine_sampler {
 	float *work;         /* (n_vocab) penalized logits */
 	int32_t *idx;        /* (n_vocab) candidate ids */
 	float *prob;         /* (n_vocab) candidate probabilities */
+
+	/* constrained decoding (engine_sampler_set_guard) */
+	engine_json_guard *guard;   /* borrowed; NULL = none */
+	bool guard_on;              /* inside a guarded span */
+	bool has_trigger;           /* false: active from set_guard on */
+	const engine_model *gm;     /* model the piece cache was built for */
+	uint32_t *piece_off;        /* (n_vocab + 1) offsets into piece_buf */
+	char *piece_buf;            /* token texts, special tokens rendered */
+	uint8_t *tok_flags;         /* (n_vocab) TF_* */
+	bool first_ok[256];         /* scratch: first bytes the guard accepts */
+};
+
+enum {
+	TF_MARKUP = 1,  /* control/user-defined/unused: never inside a span */
+	TF_EOG = 2,     /* ends a generation */
+	TF_TRIGGER = 4, /* its text is the trigger piece */
 };
 
 engine_sampler_params engine_sampler_default_params(void)
@@ -73,17 +95,182 @@ void engine_sampler_free(engine_sampler *s)
 	free(s->work);
 	free(s->idx);
 	free(s->prob);
+	free(s->piece_off);
+	free(s->piece_buf);
+	free(s->tok_flags);
 	free(s);
 }
 
-void engine_sampler_accept(engine_sampler *s, int32_t tok)
+static void penalty_record(engine_sampler *s, int32_t tok)
 {
-	if (!s || s->p.repeat_last_n == 0)
+	if (s->p.repeat_last_n == 0)
 		return;
 	s->recent[s->head] = tok;
 	s->head = (s->head + 1) % s->p.repeat_last_n;
 	if (s->n_recent < s->p.repeat_last_n)
 		s->n_recent++;
+}
+
+/* ---------------------------------------------------------------------------
+ * Guard: token texts, span tracking, the allowed-token filter
+ */
+static const char *piece_of(const engine_sampler *s, int32_t tok, size_t *len)
+{
+	*len = s->piece_off[tok + 1] - s->piece_off[tok];
+	return s->piece_buf + s->piece_off[tok];
+}
+
+/* The text of every token (special ones rendered) and its flags. */
+static int cache_pieces(engine_sampler *s, const engine_model *m)
+{
+	char tmp[512];
+	size_t total = 0;
+	int t, n;
+
+	free(s->piece_off);
+	free(s->piece_buf);
+	free(s->tok_flags);
+	s->gm = NULL;
+	s->piece_off = malloc(((size_t)s->n_vocab + 1) * sizeof(*s->piece_off));
+	s->tok_flags = calloc((size_t)s->n_vocab, 1);
+	for (t = 0; s->piece_off && t < s->n_vocab; t++) {
+		n = engine_token_to_piece(m, t, tmp, sizeof(tmp), true);
+		s->piece_off[t] = (uint32_t)total;
+		total += n < 0 ? (size_t)-n : (size_t)n;
+	}
+	s->piece_buf = malloc(total + 1);
+	if (!s->piece_off || !s->tok_flags || !s->piece_buf || total > UINT32_MAX)
+		return HEARTH_ENOMEM;
+	s->piece_off[s->n_vocab] = (uint32_t)total;
+	for (t = 0; t < s->n_vocab; t++) {
+		size_t len = s->piece_off[t + 1] - s->piece_off[t];
+
+		engine_token_to_piece(m, t, s->piece_buf + s->piece_off[t], len, true);
+		if (!engine_vocab_is_text(m->vocab, t))
+			s->tok_flags[t] |= TF_MARKUP;
+		if (engine_token_is_eog(m, t))
+			s->tok_flags[t] |= TF_EOG;
+	}
+	s->gm = m;
+	return 0;
+}
+
+int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
+			     engine_json_guard *g, const char *trigger_piece)
+{
+	size_t tlen = trigger_piece ? strlen(trigger_piece) : 0;
+	int t, rc;
+
+	if (!s)
+		return HEARTH_EINVAL;
+	s->guard = NULL;
+	s->guard_on = false;
+	if (!g)
+		return 0;
+	if (!m || engine_vocab_n(m->vocab) != s->n_vocab ||
+	    (trigger_piece && !tlen))
+		return HEARTH_EINVAL;
+	if (s->gm != m && (rc = cache_pieces(s, m)) != 0)
+		return rc;
+	for (t = 0; t < s->n_vocab; t++) {
+		size_t len;
+		const char *p = piece_of(s, t, &len);
+
+		s->tok_flags[t] &= (uint8_t)~TF_TRIGGER;
+		if (tlen && len == tlen && !memcmp(p, trigger_piece, len))
+			s->tok_flags[t] |= TF_TRIGGER;
+	}
+	s->guard = g;
+	s->has_trigger = tlen > 0;
+	if (!s->has_trigger) {
+		engine_json_guard_reset(g);
+		s->guard_on = true;
+	}
+	return 0;
+}
+
+bool engine_sampler_guard_active(const engine_sampler *s)
+{
+	return s && s->guard_on;
+}
+
+/* A token enters the text: feed the open span, or open one. */
+static void guard_observe(engine_sampler *s, int32_t tok)
+{
+	size_t len;
+	const char *p;
+
+	if (!s->guard || tok < 0 || tok >= s->n_vocab)
+		return;
+	if (!s->guard_on) {
+		if (s->tok_flags[tok] & TF_TRIGGER) {
+			engine_json_guard_reset(s->guard);
+			s->guard_on = true;
+		}
+		return;
+	}
+	p = piece_of(s, tok, &len);
+	if ((s->tok_flags[tok] & (TF_MARKUP | TF_EOG)) ||
+	    engine_json_guard_feed(s->guard, p, len) ||
+	    engine_json_guard_complete(s->guard))
+		s->guard_on = false;
+}
+
+void engine_sampler_accept(engine_sampler *s, int32_t tok)
+{
+	if (!s)
+		return;
+	penalty_record(s, tok);
+	guard_observe(s, tok);
+}
+
+/* The span state a history implies: open iff the last trigger in it is
+ * followed by an unfinished value. */
+static void guard_replay(engine_sampler *s, const int32_t *hist, int n)
+{
+	int i;
+
+	if (!s->guard || !s->has_trigger)
+		return;
+	s->guard_on = false;
+	for (i = n - 1; i >= 0; i--)
+		if (hist[i] >= 0 && hist[i] < s->n_vocab &&
+		    (s->tok_flags[hist[i]] & TF_TRIGGER))
+			break;
+	for (; i >= 0 && i < n; i++)
+		guard_observe(s, hist[i]);
+}
+
+static bool guard_allows_tok(engine_sampler *s, int32_t t)
+{
+	size_t len;
+	const char *p = piece_of(s, t, &len);
+
+	if (s->tok_flags[t] & (TF_MARKUP | TF_EOG))
+		return false;
+	if (len == 0 || !s->first_ok[(unsigned char)p[0]])
+		return false;
+	return len == 1 || engine_json_guard_allows(s->guard, p, len);
+}
+
+static void guard_first_bytes(engine_sampler *s)
+{
+	for (int c = 0; c < 256; c++) {
+		char b = (char)c;
+
+		s->first_ok[c] = engine_json_guard_allows(s->guard, &b, 1);
+	}
+}
+
+/* idx[0..n) = the tokens the guard allows now; returns n. */
+static int guard_candidates(engine_sampler *s)
+{
+	int n = 0;
+
+	for (int32_t t = 0; t < s->n_vocab; t++)
+		if (guard_allows_tok(s, t))
+			s->idx[n++] = t;
+	return n;
 }
 
 static uint64_t splitmix64(uint64_t *state)
@@ -149,19 +336,14 @@ static int cmp_desc(const void *a, const void *b, void *arg)
 	return x < y ? -1 : 1;
 }
 
-int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
+/* Sort idx[0..n) by logit, then top-k → temperature → top-p → min-p →
+ * draw. */
+static int32_t draw(engine_sampler *s, int n)
 {
-	int n, i, keep;
 	double sum = 0.0, cum = 0.0, r;
+	int i, keep;
 	float mx;
 
-	memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(*s->work));
-	apply_penalty(s);
-	if (s->p.temperature <= 0.0f)
-		return argmax(s->work, s->n_vocab);
-	n = s->n_vocab;
-	for (i = 0; i < n; i++)
-		s->idx[i] = i;
 	qsort_r(s->idx, (size_t)n, sizeof(*s->idx), cmp_desc, s->work);
 	if (s->p.top_k > 0 && s->p.top_k < n)
 		n = s->p.top_k;
@@ -201,6 +383,54 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 	return s->idx[i];
 }
 
+/* Inside a guarded span: idx[0..n) = the allowed tokens (ascending ids);
+ * returns n, 0 if none is allowed. Greedy asks about the argmax first:
+ * usually the model already wants a valid token. */
+static int guard_filter(engine_sampler *s, int32_t *pick)
+{
+	if (s->p.temperature <= 0.0f) {
+		int32_t t = argmax(s->work, s->n_vocab);
+		size_t len;
+		const char *p = piece_of(s, t, &len);
+
+		if (!(s->tok_flags[t] & (TF_MARKUP | TF_EOG)) && len &&
+		    engine_json_guard_allows(s->guard, p, len)) {
+			*pick = t;
+			return 1;
+		}
+	}
+	guard_first_bytes(s);
+	return guard_candidates(s);
+}
+
+int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
+{
+	int32_t pick = -1, best;
+	int n = 0, i;
+
+	memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(*s->work));
+	apply_penalty(s);
+	if (s->guard_on)
+		n = guard_filter(s, &pick);
+	if (pick >= 0)
+		return pick;
+	if (n > 0 && s->p.temperature <= 0.0f) {
+		/* the first of equal logits wins, as in argmax() */
+		for (best = s->idx[0], i = 1; i < n; i++)
+			if (s->work[s->idx[i]] > s->work[best])
+				best = s->idx[i];
+		return best;
+	}
+	if (n == 0) {
+		if (s->p.temperature <= 0.0f)
+			return argmax(s->work, s->n_vocab);
+		n = s->n_vocab;
+		for (i = 0; i < n; i++)
+			s->idx[i] = i;
+	}
+	return draw(s, n);
+}
+
 /* ---------------------------------------------------------------------------
  * Generation loop
  */
@@ -228,7 +458,8 @@ int engine_generate(engine_context *c, engine_sampler *s,
 	for (i = engine_n_past(c) > s->p.repeat_last_n ? engine_n_past(c) - s->p.repeat_last_n : 0;
 	     i < engine_n_past(c); i++)
 		if (hist[i] >= 0)
-			engine_sampler_accept(s, hist[i]);
+			penalty_record(s, hist[i]);
+	guard_replay(s, hist, engine_n_past(c));
 	while (n_gen < max_tokens) {
 		tok = engine_sampler_sample(s, engine_logits(c));
 		if (engine_token_is_eog(m, tok))

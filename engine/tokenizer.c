@@ -736,6 +736,12 @@ bool engine_vocab_is_control(const engine_vocab *v, int32_t tok)
 	return valid_tok(v, tok) && v->toks[tok].type == TT_CONTROL;
 }
 
+bool engine_vocab_is_text(const engine_vocab *v, int32_t tok)
+{
+	return valid_tok(v, tok) &&
+	       (v->toks[tok].type == TT_NORMAL || v->toks[tok].type == TT_BYTE);
+}
+
 const char *engine_vocab_text(const engine_vocab *v, int32_t tok)
 {
 	return valid_tok(v, tok) ? v->arena + v->toks[tok].off : NULL;

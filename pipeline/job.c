@@ -1,7 +1,9 @@
 /*
  * job.c — what one chat job does in one scheduler turn: render and tokenize
- * the conversation, reuse the KV prefix, prefill one tile, or sample and
- * evaluate one token; generated text goes through the stop strings and the
+ * the conversation, reuse the KV prefix (the context's own history, or the
+ * shared prefix cache), prefill one tile, or sample one token that the
+ * scheduler then evaluates together with every other decoding job's
+ * (scheduler.c); generated text goes through the stop strings and the
  * tool-call parser before it becomes events.
  *
  * Threading: scheduler thread only (pl_job_step, pl_job_finish).
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------------------
  * Events
@@ -18,13 +21,16 @@
 static void emit(pipeline *pl, pipeline_event *ev)
 {
 	pipeline_event_cb cb;
+	struct timespec t;
 	void *ud;
 
 	pthread_mutex_lock(&pl->mu);
 	cb = pl->cb;
 	ud = pl->cb_user_data;
 	pthread_mutex_unlock(&pl->mu);
-	ev->t_mono = pl_now();
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ev->t_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+	ev->t_mono = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 	if (cb)
 		cb(ev, ud);
 }
@@ -117,6 +123,35 @@ static int common_prefix(const engine_context *c, const int32_t *t, int n)
 	return k;
 }
 
+/*
+ * The shared prefix cache may hold more of the prompt than the context's
+ * own history (a new session, or a pooled context last used for another
+ * conversation): then fall back to the last block boundary of what the
+ * context keeps and evaluate from there up to one token past the cached
+ * blocks; the engine copies the blocks and computes only that token. Costs
+ * at most one partial block of recomputation, saves the cached prefill.
+ */
+static int take_cached_prefix(pipeline *pl, struct pl_job *j)
+{
+	engine_context *ctx = j->c->ctx;
+	int avail, base, rc;
+	double t0 = pl_now();
+
+	/* never the last prompt token: it must be evaluated for its logits */
+	avail = engine_prefix_cache_probe(pl->pc, j->prompt, j->n_prompt - 1);
+	if (avail <= j->n_done)
+		return 0;
+	base = j->n_done - j->n_done % ENGINE_PREFIX_BLOCK;
+	engine_kv_truncate(ctx, base);
+	rc = engine_eval(ctx, j->prompt + base, avail - base + 1);
+	j->prefill_s += pl_now() - t0;
+	if (rc)
+		return rc;
+	j->cached = base + engine_last_cached(ctx);
+	j->n_done = engine_n_past(ctx);
+	return 0;
+}
+
 static int job_start(pipeline *pl, struct pl_job *j)
 {
 	engine_model_info info;
@@ -146,6 +181,12 @@ static int job_start(pipeline *pl, struct pl_job *j)
 		keep--; /* the last prompt token is re-evaluated for its logits */
 	engine_kv_truncate(j->c->ctx, keep);
 	j->n_done = j->cached = keep;
+	j->t_prefill = pl_now();
+	rc = take_cached_prefix(pl, j);
+	if (rc) {
+		fail(j, rc, "prefill failed: %s", engine_context_error(j->c->ctx));
+		return 1;
+	}
 	engine_model_get_info(pl->m, &info);
 	rc = engine_sampler_new(&j->sp, info.n_vocab, &j->smp);
 	if (!rc) {
@@ -157,7 +198,6 @@ static int job_start(pipeline *pl, struct pl_job *j)
 		rc = tools_parser_feed(j->parser, j->forced, strlen(j->forced));
 	if (rc)
 		fail(j, rc, "cannot start the job: %s", hearth_strerror(rc));
-	j->t_prefill = pl_now();
 	return 1;
 }
 
@@ -245,7 +285,10 @@ static void prefill_tile(pipeline *pl, struct pl_job *j)
 	j->n_done += n;
 }
 
-static void decode_step(pipeline *pl, struct pl_job *j)
+/* Sample the next token from the last logits and hand its text out.
+ * Returns true when the token is to be evaluated (by the scheduler's
+ * batched pass), false when the job ended. */
+static bool decode_sample(pipeline *pl, struct pl_job *j)
 {
 	char piece[256];
 	int32_t tok = engine_sampler_sample(j->smp, engine_logits(j->c->ctx));
@@ -257,7 +300,7 @@ static void decode_step(pipeline *pl, struct pl_job *j)
 	if (engine_token_is_eog(pl->m, tok)) {
 		j->ended = true;
 		j->finish = "stop";
-		return;
+		return false;
 	}
 	j->n_gen++;
 	engine_sampler_accept(j->smp, tok);
@@ -265,40 +308,49 @@ static void decode_step(pipeline *pl, struct pl_job *j)
 	rc = n > 0 ? output_piece(j, piece, (size_t)n) : 0;
 	if (rc < 0) {
 		fail(j, rc, "%s", "output failed");
-		return;
+		return false;
 	}
-	if (rc == 1 || (j->max_tokens > 0 && j->n_gen >= j->max_tokens)) {
+	/* a full context ends the reply here: no shift is configured */
+	if (rc == 1 || (j->max_tokens > 0 && j->n_gen >= j->max_tokens) ||
+	    engine_n_past(j->c->ctx) >= engine_n_ctx(j->c->ctx)) {
 		j->ended = true;
 		j->finish = rc == 1 ? "stop" : "length";
-		return;
+		return false;
 	}
-	rc = engine_eval(j->c->ctx, &tok, 1);
+	j->next_tok = tok;
+	return true;
+}
+
+void pl_job_decoded(struct pl_job *j, int rc, const engine_context *ws)
+{
 	if (rc == HEARTH_EFULL) {
 		j->ended = true;
 		j->finish = "length";
 	} else if (rc) {
-		fail(j, rc, "decode failed: %s", engine_context_error(j->c->ctx));
+		fail(j, rc, "decode failed: %s", engine_context_error(ws));
 	}
 }
 
-bool pl_job_step(pipeline *pl, struct pl_job *j)
+enum pl_step pl_job_step(pipeline *pl, struct pl_job *j)
 {
 	if (atomic_load(&j->cancel)) {
 		j->ended = true;
 		j->finish = "cancelled";
-		return true;
+		return PL_STEP_RAN;
 	}
 	if (!j->c) {
 		if (!job_start(pl, j))
-			return false;
+			return PL_STEP_WAIT;
 		if (j->ended)
-			return true;
+			return PL_STEP_RAN;
 	}
-	if (j->n_done < j->n_prompt)
+	if (j->n_done < j->n_prompt) {
 		prefill_tile(pl, j);
-	else
-		decode_step(pl, j);
-	return true;
+		/* the prompt's last tile: sample now, join this pass's batch */
+		if (j->ended || j->n_done < j->n_prompt)
+			return PL_STEP_RAN;
+	}
+	return decode_sample(pl, j) ? PL_STEP_DECODE : PL_STEP_RAN;
 }
 
 /* ---------------------------------------------------------------------------

@@ -4,11 +4,16 @@
  *
  * Built now: one scheduler thread that owns the model and every
  * engine_context; chat jobs (a rendered conversation + sampling settings)
- * from any number of sessions run interleaved round-robin, one prefill tile
- * or one decode step per job per turn, so a long generation never starves a
- * new short turn. HTTP requests take a context from a pool (the one whose
- * KV history shares the longest token prefix with the new prompt); each
- * session (a realtime WebSocket) has its own context kept across turns.
+ * from any number of sessions run interleaved: each pass gives every job
+ * still prefilling one bounded tile, then advances every decoding job by
+ * one token in ONE batched forward pass (continuous batching,
+ * engine_eval_multi), so a long generation never starves a new short turn
+ * and a second user does not double the cost. HTTP requests take a context
+ * from a pool (the one whose KV history shares the longest token prefix
+ * with the new prompt); each session (a realtime WebSocket) has its own
+ * context kept across turns. One prefix cache per model is shared by all
+ * contexts: a new session or request whose prompt starts with a system
+ * prompt + tools seen before copies those KV blocks instead of prefilling.
  * Model output goes through the tool-call parser (tools.h) and stop
  * strings; events come back through one callback.
  * Still to come: audio/vision stages, tool workers, remote backends.
@@ -59,6 +64,8 @@ typedef struct pipeline_event {
 	pipeline_event_kind kind;
 	uint64_t job;
 	double t_mono;          /* CLOCK_MONOTONIC seconds at emission */
+	int64_t t_ns;           /* the same instant in CLOCK_MONOTONIC ns: when
+				   the scheduler handed the token's text out */
 	/* TEXT */
 	const char *text;       /* borrowed during the callback */
 	size_t len;
@@ -87,7 +94,10 @@ typedef struct pipeline_params {
 	int max_sessions;       /* sessions open at once (default 10) */
 	int pool_size;          /* contexts kept for sessionless jobs (4) */
 	int max_jobs;           /* jobs queued or running at once (32) */
-	int prefill_tile;       /* prompt tokens per scheduler turn (64) */
+	int prefill_tile;       /* prompt tokens per scheduler turn (64): bounds
+				   how long one prefill delays the decodes */
+	size_t prefix_cache_bytes; /* shared prefix cache budget (64 MiB);
+				   0 = no prefix cache */
 	const char *chat_format;/* "auto" | "chatml" | "llama3" | "raw" */
 } pipeline_params;
 
@@ -167,6 +177,12 @@ typedef struct pipeline_stats {
 	int jobs_running;
 	int contexts;     /* alive, pooled and per session */
 	uint64_t jobs_done, tokens_in, tokens_cached, tokens_out;
+	uint64_t decode_passes; /* batched decode forward passes */
+	uint64_t decode_rows;   /* tokens they evaluated (rows / passes = the
+				   mean batch) */
+	int decode_batch_max;   /* the largest batch so far */
+	uint64_t prefix_hit_blocks; /* blocks the prefix cache served */
+	size_t prefix_bytes;    /* held by the prefix cache now */
 } pipeline_stats;
 
 void pipeline_get_stats(pipeline *pl, pipeline_stats *out);

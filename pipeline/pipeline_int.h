@@ -11,9 +11,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* A context owned by the scheduler thread. */
+/* A context owned by the scheduler thread. Every context is created with
+ * the same n_ctx and an n_batch of at least max_sessions + pool_size, so
+ * any of them can lend its scratch to a batched decode of all the others
+ * (engine_eval_multi's rule for ctxs[0]). */
 struct pl_ctx {
 	engine_context *ctx;
+	int n_batch;           /* rows it can lend to engine_eval_multi */
 	uint64_t sid;          /* owning session, 0 = pooled */
 	bool busy;             /* a job runs on it */
 	struct pl_ctx *next;
@@ -37,6 +41,7 @@ struct pl_job {
 	struct pl_ctx *c;
 	int32_t *prompt;       /* (n_prompt) rendered conversation + forced prefix */
 	int n_prompt, n_done;  /* n_done: prompt tokens in the KV cache */
+	int32_t next_tok;      /* sampled, waiting for this pass's batch */
 	char *forced;          /* text forced at the reply's start, or NULL */
 	engine_sampler *smp;
 	tools_parser *parser;
@@ -79,13 +84,29 @@ struct pipeline {
 	pipeline_stats stats;
 	/* scheduler thread only */
 	struct pl_ctx *ctxs;
+	engine_prefix_cache *pc;   /* shared by every context, or NULL */
+	/* one pass's batched decode, (batch_cap) each: planned at start so the
+	 * token loop allocates nothing */
+	int batch_cap;
+	struct pl_job **batch;
+	engine_context **bctx;
+	int32_t *btok;
 };
 
 double pl_now(void);
 
-/* job.c: run one turn of job j. Returns true when the job made progress
- * (false: it waits for a context). Sets j->ended when it is over. */
-bool pl_job_step(pipeline *pl, struct pl_job *j);
+/* What one turn of a job did. */
+enum pl_step {
+	PL_STEP_WAIT,   /* nothing: it waits for a context */
+	PL_STEP_RAN,    /* a prefill tile, or it ended (j->ended) */
+	PL_STEP_DECODE, /* it sampled j->next_tok: evaluate it in the batch */
+};
+
+/* job.c: run one turn of job j: start it, prefill one tile and, once the
+ * prompt is in, sample the next token. Sets j->ended when it is over. */
+enum pl_step pl_job_step(pipeline *pl, struct pl_job *j);
+/* job.c: the batch that evaluated j->next_tok returned rc (0 or < 0). */
+void pl_job_decoded(struct pl_job *j, int rc, const engine_context *ws);
 /* Emit DONE for an ended job and release its resources (not the struct). */
 void pl_job_finish(pipeline *pl, struct pl_job *j);
 void pl_job_free(struct pl_job *j);

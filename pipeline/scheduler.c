@@ -2,9 +2,13 @@
  * scheduler.c — the one thread that owns the engine (DESIGN.md §4): job
  * queue, sessions, the context pool, and the round-robin loop.
  *
- * Each pass of the loop gives every runnable job one step (one prefill tile
- * or one decoded token), in submission order, so a new short turn starts
- * prefilling on the next pass however long the running generations are.
+ * Each pass of the loop gives every runnable job one step, in submission
+ * order: a job still prefilling evaluates one tile of at most prefill_tile
+ * tokens (so a long prompt delays the others by one bounded tile per pass,
+ * and a new short turn starts on the next pass however long the running
+ * generations are); a job in its decode phase samples its next token, and
+ * all those tokens are then evaluated together in ONE forward pass
+ * (engine_eval_multi: the weights are read once for every session).
  *
  * Threading: the public functions run on any thread and only touch state
  * under pl->mu; the scheduler thread runs jobs outside the lock. Contexts
@@ -12,10 +16,17 @@
  */
 #include "pipeline_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Nice value of the scheduler thread and its kernel workers (see
+ * lower_priority). */
+#define PL_SCHED_NICE 5
 
 double pl_now(void)
 {
@@ -35,6 +46,7 @@ pipeline_params pipeline_default_params(void)
 		.pool_size = 4,
 		.max_jobs = 32,
 		.prefill_tile = 64,
+		.prefix_cache_bytes = (size_t)64 << 20,
 		.chat_format = "auto",
 	};
 	return p;
@@ -50,13 +62,18 @@ static struct pl_ctx *ctx_new(pipeline *pl, uint64_t sid)
 
 	if (!c)
 		return NULL;
+	/* equal n_ctx everywhere and room for every context's row: any
+	 * context can be the workspace of a batched decode */
 	cp.n_ctx = pl->p.n_ctx;
-	cp.n_batch = pl->p.prefill_tile;
+	cp.n_batch = pl->p.prefill_tile > pl->batch_cap ? pl->p.prefill_tile : pl->batch_cap;
 	cp.n_threads = pl->p.n_threads;
+	cp.prefix_cache = pl->pc;
 	if (engine_context_new(pl->m, &cp, &c->ctx)) {
 		free(c);
 		return NULL;
 	}
+	/* the engine caps n_batch at n_ctx */
+	c->n_batch = cp.n_batch < engine_n_ctx(c->ctx) ? cp.n_batch : engine_n_ctx(c->ctx);
 	c->sid = sid;
 	c->next = pl->ctxs;
 	pl->ctxs = c;
@@ -87,22 +104,30 @@ static int shared_prefix(const struct pl_ctx *c, const struct pl_job *j)
 	return k;
 }
 
+/*
+ * A session's job runs on the session's own context (created on its first
+ * job; a new one starts from the shared prefix cache, not from another
+ * conversation's context). A sessionless job takes the idle pooled context
+ * whose history shares the longest prefix with its prompt, or a new one
+ * while the pool is below pool_size.
+ */
 struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j)
 {
 	struct pl_ctx *c, *best = NULL;
-	int n_pool = 0, best_len = -1;
+	int n_pool = 0, best_len = -1, len;
 
 	for (c = pl->ctxs; c; c = c->next) {
 		if (j->sid && c->sid == j->sid) {
 			best = c->busy ? NULL : c;
 			goto out_take;
 		}
-		if (c->sid)
+		if (c->sid || j->sid)
 			continue;
 		n_pool++;
-		if (!c->busy && shared_prefix(c, j) > best_len) {
+		len = c->busy ? -1 : shared_prefix(c, j);
+		if (len > best_len) {
 			best = c;
-			best_len = shared_prefix(c, j);
+			best_len = len;
 		}
 	}
 	/* a fresh context when the best idle one shares nothing, if allowed */
@@ -164,8 +189,8 @@ static void admit_locked(pipeline *pl)
 static void retire_locked(pipeline *pl, struct pl_job **done)
 {
 	struct pl_job **pp = &pl->active, *j;
-	struct pl_session *s;
 
+	/* the session was freed by job_end: it may have a new job already */
 	while ((j = *pp)) {
 		if (!j->ended) {
 			pp = &j->next;
@@ -173,9 +198,6 @@ static void retire_locked(pipeline *pl, struct pl_job **done)
 		}
 		*pp = j->next;
 		pl->n_jobs--;
-		s = session_find_locked(pl, j->sid);
-		if (s)
-			s->has_job = false;
 		j->next = *done;
 		*done = j;
 	}
@@ -198,23 +220,128 @@ static void count_locked(pipeline *pl)
 	for (c = pl->ctxs; c; c = c->next)
 		pl->stats.contexts++;
 	pl->stats.sessions = pl->n_sessions;
+	if (pl->pc)
+		engine_prefix_cache_stats(pl->pc, &pl->stats.prefix_hit_blocks, NULL,
+					  &pl->stats.prefix_bytes);
 }
 
-/* One pass: a step for every active job. */
+/* An ended job gives its context and its session back BEFORE its DONE
+ * goes out: a client that answers DONE with its next response.create at
+ * once must find the session free, not busy until the end of this pass. */
+static void job_end(pipeline *pl, struct pl_job *j)
+{
+	struct pl_session *s;
+
+	if (j->c)
+		j->c->busy = false;
+	pthread_mutex_lock(&pl->mu);
+	s = session_find_locked(pl, j->sid);
+	if (s)
+		s->has_job = false;
+	pthread_mutex_unlock(&pl->mu);
+	pl_job_finish(pl, j);
+}
+
+/* Evaluate rows [0, n) of the pass's batch: the context with the most
+ * rows to lend goes first (engine_eval_multi's workspace); more rows than
+ * it can hold run as further batches (only with a tiny n_ctx). */
+static int decode_chunk(pipeline *pl, int off, int n)
+{
+	struct pl_ctx *wc = pl->batch[off]->c;
+	int i, w = off, cnt, rc;
+	struct pl_job *tj;
+
+	for (i = off + 1; i < off + n; i++)
+		if (pl->batch[i]->c->n_batch > wc->n_batch) {
+			wc = pl->batch[i]->c;
+			w = i;
+		}
+	tj = pl->batch[off];
+	pl->batch[off] = pl->batch[w];
+	pl->batch[w] = tj;
+	cnt = n < wc->n_batch ? n : wc->n_batch;
+	for (i = off; i < off + cnt; i++) {
+		pl->bctx[i - off] = pl->batch[i]->c->ctx;
+		pl->btok[i - off] = pl->batch[i]->next_tok;
+	}
+	rc = engine_eval_multi(pl->bctx, pl->btok, cnt);
+	for (i = off; i < off + cnt; i++) {
+		pl_job_decoded(pl->batch[i], rc, wc->ctx);
+		if (pl->batch[i]->ended)
+			job_end(pl, pl->batch[i]);
+	}
+	pthread_mutex_lock(&pl->mu);
+	pl->stats.decode_passes++;
+	pl->stats.decode_rows += (uint64_t)cnt;
+	if (cnt > pl->stats.decode_batch_max)
+		pl->stats.decode_batch_max = cnt;
+	pthread_mutex_unlock(&pl->mu);
+	return cnt;
+}
+
+static bool decoding(const struct pl_job *j)
+{
+	return j->c && j->n_done >= j->n_prompt;
+}
+
+/* Step j; a sampled token joins the pass's batch (n rows so far). */
+static int step_into_batch(pipeline *pl, struct pl_job *j, int n)
+{
+	int off;
+
+	if (pl_job_step(pl, j) != PL_STEP_DECODE) {
+		if (j->ended)
+			job_end(pl, j);
+		return n;
+	}
+	/* one job per context and batch_cap covers every context, so this
+	 * flush is only a guard */
+	if (n == pl->batch_cap) {
+		for (off = 0; off < n; )
+			off += decode_chunk(pl, off, n - off);
+		n = 0;
+	}
+	pl->batch[n++] = j;
+	return n;
+}
+
+/*
+ * One pass. First every decoding job samples its token from the logits the
+ * last pass left, so the tokens go out to the clients at once; then every
+ * other job starts or prefills one tile (a job whose prompt is now in
+ * samples too); then one batched forward pass evaluates all sampled tokens.
+ */
 static void run_pass(pipeline *pl)
 {
 	struct pl_job *j;
+	int n = 0, off;
 
-	for (j = pl->active; j; j = j->next) {
-		if (j->ended)
-			continue;
-		pl_job_step(pl, j);
-		if (j->ended) {
-			pl_job_finish(pl, j);
-			if (j->c)
-				j->c->busy = false;
-		}
-	}
+	for (j = pl->active; j; j = j->next)
+		if (!j->ended && decoding(j))
+			n = step_into_batch(pl, j, n);
+	for (j = pl->active; j; j = j->next)
+		if (!j->ended && !decoding(j))
+			n = step_into_batch(pl, j, n);
+	for (off = 0; off < n; )
+		off += decode_chunk(pl, off, n - off);
+}
+
+/*
+ * The scheduler's forward passes are throughput work; the services loop
+ * (and the audio callback) are latency work. Run this thread — and the
+ * kernel workers of the contexts it creates, which inherit the value — a
+ * few nice levels below them, so a token handed to the services loop gets
+ * a core at once instead of after the next forward pass's time slice. Raising
+ * one's own nice value needs no privilege; failure only costs latency.
+ */
+static void lower_priority(void)
+{
+	int tid = (int)gettid(), cur;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno == 0 && cur < PL_SCHED_NICE)
+		setpriority(PRIO_PROCESS, (id_t)tid, PL_SCHED_NICE);
 }
 
 void *pl_scheduler_main(void *arg)
@@ -222,6 +349,7 @@ void *pl_scheduler_main(void *arg)
 	pipeline *pl = arg;
 	struct pl_job *done = NULL, *j;
 
+	lower_priority();
 	pthread_mutex_lock(&pl->mu);
 	while (!pl->stop) {
 		admit_locked(pl);

@@ -129,6 +129,27 @@ static void set_name(pipeline *pl, const char *path)
 		snprintf(pl->name, sizeof(pl->name), "%s", base ? base + 1 : path);
 }
 
+/* The prefix cache and the batched decode's arrays: every context (one per
+ * open session plus the pool) can decode in the same pass. */
+static int plan_scheduler(pipeline *pl, char *err, size_t errlen)
+{
+	int rc;
+
+	pl->batch_cap = pl->p.max_sessions + pl->p.pool_size;
+	pl->batch = calloc((size_t)pl->batch_cap, sizeof(*pl->batch));
+	pl->bctx = calloc((size_t)pl->batch_cap, sizeof(*pl->bctx));
+	pl->btok = calloc((size_t)pl->batch_cap, sizeof(*pl->btok));
+	if (!pl->batch || !pl->bctx || !pl->btok)
+		return HEARTH_ENOMEM;
+	if (!pl->p.prefix_cache_bytes)
+		return 0;
+	rc = engine_prefix_cache_new(pl->m, pl->p.prefix_cache_bytes, &pl->pc);
+	if (rc)
+		snprintf(err, errlen, "cannot create the prefix cache (%zu bytes): %s",
+			 pl->p.prefix_cache_bytes, hearth_strerror(rc));
+	return rc;
+}
+
 int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 		 size_t errlen)
 {
@@ -166,6 +187,9 @@ int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 	pl->fmt = fmt == ENGINE_CHAT_AUTO ? engine_chat_format_of(pl->m)
 					  : (engine_chat_format)fmt;
 	set_name(pl, p->model_path);
+	rc = plan_scheduler(pl, err, errlen);
+	if (rc)
+		goto out_free;
 	if (pthread_create(&pl->thread, NULL, pl_scheduler_main, pl)) {
 		snprintf(err, errlen, "cannot start the scheduler thread");
 		rc = HEARTH_ENOMEM;
@@ -210,6 +234,10 @@ void pipeline_free(pipeline *pl)
 		engine_context_free(c->ctx);
 		free(c);
 	}
+	engine_prefix_cache_free(pl->pc); /* after every context using it */
+	free(pl->batch);
+	free(pl->bctx);
+	free(pl->btok);
 	engine_model_free(pl->m);
 	free(pl->sessions);
 	pthread_mutex_destroy(&pl->mu);

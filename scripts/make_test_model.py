@@ -44,9 +44,12 @@ Usage:
     make_test_model.py --arch llama --type Q4_K --out DIR/llama-Q4_K
     make_test_model.py --all --out-dir DIR     every case of test_forward.c
         (skips models whose DIR/NAME.stamp matches the scripts; --force)
+    make_test_model.py --compare DIR/NAME      per-position errors of the
+        engine's logits dumped by test_forward (HEARTH_FORWARD_DUMP=DIR)
 """
 
 import argparse
+import fcntl
 import hashlib
 import os
 import re
@@ -348,6 +351,44 @@ def up_to_date(spec, out_prefix):
             os.path.exists(out_prefix + ".ref"))
 
 
+def read_ref(path):
+    """The .ref as a dict: prompt, gen, logits (n_refs, rows, n_vocab),
+    embd."""
+    raw = open(path, "rb").read()
+    if raw[:8] != REF_MAGIC:
+        raise ValueError("%s: not a HEARTHRF file" % path)
+    ver, nv, ne, npr, ng, nr = struct.unpack("<6I", raw[8:32])
+    if ver != REF_VERSION:
+        raise ValueError("%s: version %d" % (path, ver))
+    off = 32
+    prompt = np.frombuffer(raw, "<i4", npr, off)
+    off += 4 * npr
+    gen = np.frombuffer(raw, "<i4", ng, off)
+    off += 4 * ng
+    logits = np.frombuffer(raw, "<f4", nr * (npr + ng) * nv, off).reshape(
+        nr, npr + ng, nv)
+    off += 4 * logits.size
+    embd = np.frombuffer(raw, "<f4", npr * ne, off).reshape(npr, ne)
+    return {"prompt": prompt, "gen": gen, "logits": logits, "embd": embd}
+
+
+def compare_dump(prefix):
+    """Per-position error of PREFIX.engine.f32 (test_forward.c's
+    HEARTH_FORWARD_DUMP output: the engine's one-batch prompt logits)
+    against each reference in PREFIX.ref, as a fraction of the range.
+    Under int8 activations the engine matches q8act until a rounding
+    flips; the first large entry shows where."""
+    ref = read_ref(prefix + ".ref")
+    lg = ref["logits"]
+    n_prompt = len(ref["prompt"])
+    eng = np.fromfile(prefix + ".engine.f32", "<f4").reshape(n_prompt, -1)
+    for k, name in enumerate(reference.NUMERICS):
+        r = lg[k, :n_prompt]
+        e = np.abs(eng - r).max(axis=1) / (r.max(axis=1) - r.min(axis=1))
+        print("%-9s max %.1e  per position: %s" % (
+            name, e.max(), " ".join("%.0e" % x for x in e)))
+
+
 def build(spec, out_prefix):
     """Write out_prefix.gguf, .ref and .stamp; returns a summary line.
     Files are written under temporary names and renamed, so a reader never
@@ -422,13 +463,23 @@ def main(argv):
     ap.add_argument("--only", help="with --all: comma-separated names")
     ap.add_argument("--force", action="store_true",
                     help="with --all: rewrite models that are up to date")
+    ap.add_argument("--compare", metavar="PREFIX",
+                    help="errors of PREFIX.engine.f32 against PREFIX.ref")
     a = ap.parse_args(argv[1:])
+    if a.compare:
+        compare_dump(a.compare)
+        return 0
     if a.all:
         if not a.out_dir:
             ap.error("--all needs --out-dir")
         os.makedirs(a.out_dir, exist_ok=True)
         only = set(a.only.split(",")) if a.only else None
         t0 = time.time()
+        # Two test runs sharing the directory (engine_forward and
+        # engine_forward_scalar run in parallel) take turns: the second
+        # finds the models up to date instead of making them again.
+        lock = open(os.path.join(a.out_dir, ".lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
         for name, spec in all_specs():
             prefix = os.path.join(a.out_dir, name)
             if only is not None and name not in only:
@@ -438,6 +489,7 @@ def main(argv):
                 continue
             print(build(spec, prefix), flush=True)
         print("generated in %.1f s" % (time.time() - t0))
+        lock.close()
         return 0
     if not (a.arch and a.type and a.out):
         ap.error("--arch, --type and --out are required (or --all)")

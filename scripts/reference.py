@@ -27,9 +27,20 @@ a projection is y = x @ W.T. Quantized tensors are dequantized with
 scripts/quants.py, so for quantized files the reference is the exact math on
 the dequantized weights.
 
+Numerics: "exact" (float64), or the same math with the roundings an engine
+makes on purpose — an F16 KV cache ("f16kv"), int8 activations ("q8act"),
+llama.cpp's CPU roundings ("llamacpp"); see the comment above round_f16()
+for why tests need them.
+
+Self-test (--selftest): batch vs one-token vs chunked vs truncated
+evaluation, embedding input, causality, RoPE hand values and invariants,
+rounding hand values, and the real stories260K model reproducing llama.cpp's
+greedy continuations (skipped when shared/models is absent).
+
 Usage:
-  reference.py MODEL.gguf --tokens 1,2,3 [--gen 16]   greedy continuation
-  reference.py --selftest                             self-consistency checks
+  reference.py MODEL.gguf --tokens 1,2,3 [--gen 16] [--numerics NAME]
+                                                      greedy continuation
+  reference.py --selftest                             self-checks
 Environment:
   REF_DEBUG=1   print per-layer statistics of the hidden state (rms, first
                 values of the last position) while running, to locate the
@@ -756,13 +767,14 @@ def main(argv):
     ap.add_argument("--tokens", help="comma-separated prompt token ids")
     ap.add_argument("--gen", type=int, default=16,
                     help="greedy tokens to generate (default 16)")
+    ap.add_argument("--numerics", choices=NUMERICS, default="exact")
     ap.add_argument("--selftest", action="store_true")
     a = ap.parse_args(argv[1:])
     if a.selftest:
         return selftest()
     if not a.model or not a.tokens:
         ap.error("MODEL and --tokens are required (or --selftest)")
-    m = Model.load(a.model)
+    m = Model.load(a.model, a.numerics)
     prompt = [int(t) for t in a.tokens.split(",")]
     logits, gen, _ = m.greedy(prompt, a.gen)
     last = logits[-1]

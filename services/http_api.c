@@ -605,7 +605,7 @@ static void stream_delta(services *s, struct conn *c, const pipeline_event *ev)
 {
 	struct http_job *hj = c->hj;
 	cJSON *delta, *o = chunk_new(s, hj, &delta), *arr;
-	char id[48];
+	char id[48], t_ns[32];
 
 	if (ev->kind == PIPELINE_EV_TEXT) {
 		cJSON_AddStringToObject(delta, "content", ev->text);
@@ -615,6 +615,11 @@ static void stream_delta(services *s, struct conn *c, const pipeline_event *ev)
 		cJSON_AddItemToArray(arr, svc_tool_call_json(ev->tool_index, id,
 							     ev->tool_name, ev->tool_args));
 	}
+	/* extension: when the scheduler handed this text out (CLOCK_MONOTONIC
+	 * ns), so a client on the same machine can measure the serving path's
+	 * added latency (hearth bench serve); raw keeps all 64 bits exact */
+	snprintf(t_ns, sizeof(t_ns), "%lld", (long long)ev->t_ns);
+	cJSON_AddRawToObject(cJSON_AddObjectToObject(o, "hearth"), "t_engine_ns", t_ns);
 	sse_send(s, c, o);
 }
 

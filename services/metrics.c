@@ -136,6 +136,27 @@ static void requests_print(struct sbuf *b, const services *s)
 			  (unsigned long long)s->m.errors[i]);
 }
 
+/* Continuous batching and the shared prefix cache, from the scheduler. */
+static void engine_print(struct sbuf *b, const pipeline_stats *st)
+{
+	sb_printf(b, "# HELP hearth_decode_passes_total Batched decode forward passes.\n"
+		  "# TYPE hearth_decode_passes_total counter\nhearth_decode_passes_total %llu\n",
+		  (unsigned long long)st->decode_passes);
+	sb_printf(b, "# HELP hearth_decode_rows_total Tokens evaluated by them (rows / passes "
+		  "= mean batch).\n# TYPE hearth_decode_rows_total counter\n"
+		  "hearth_decode_rows_total %llu\n", (unsigned long long)st->decode_rows);
+	sb_printf(b, "# HELP hearth_decode_batch_max Largest decode batch so far.\n"
+		  "# TYPE hearth_decode_batch_max gauge\nhearth_decode_batch_max %d\n",
+		  st->decode_batch_max);
+	sb_printf(b, "# HELP hearth_prefix_cache_hit_blocks_total KV blocks served by the "
+		  "shared prefix cache.\n# TYPE hearth_prefix_cache_hit_blocks_total counter\n"
+		  "hearth_prefix_cache_hit_blocks_total %llu\n",
+		  (unsigned long long)st->prefix_hit_blocks);
+	sb_printf(b, "# HELP hearth_prefix_cache_bytes Bytes held by the prefix cache.\n"
+		  "# TYPE hearth_prefix_cache_bytes gauge\nhearth_prefix_cache_bytes %zu\n",
+		  st->prefix_bytes);
+}
+
 char *svc_metrics_text(services *s, size_t *len)
 {
 	struct sbuf b = { 0 };
@@ -161,6 +182,7 @@ char *svc_metrics_text(services *s, size_t *len)
 	sb_printf(&b, "# HELP hearth_tokens_out_total Generated tokens.\n"
 		  "# TYPE hearth_tokens_out_total counter\nhearth_tokens_out_total %llu\n",
 		  (unsigned long long)st.tokens_out);
+	engine_print(&b, &st);
 	sb_printf(&b, "# HELP hearth_clients_dropped_total Clients dropped for reading too slowly.\n"
 		  "# TYPE hearth_clients_dropped_total counter\nhearth_clients_dropped_total %llu\n",
 		  (unsigned long long)s->m.ws_dropped_slow);

@@ -68,7 +68,7 @@ def load_gguf(path):
                  n_kv_heads=int(kv("attention.head_count_kv")), ffn_dim=int(kv("feed_forward_length")),
                  max_seq=int(kv("context_length")), rope_base=float(kv("rope.freq_base")),
                  norm_eps=float(kv("attention.layer_norm_rms_epsilon")), tied=False)
-    tensors = {t.name: t for t in g.tensors}
+    tensors = g.tensors                      # name -> gguf_reader.Tensor
 
     def arr(name):
         t = tensors[name]

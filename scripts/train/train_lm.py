@@ -11,6 +11,15 @@ so the system turn is run once per batch as a shared prefix
 Matmuls run in bfloat16 autocast (AMX/AVX512-BF16 make them ~10x faster
 than float32 on CPUs that have them); weights and the optimizer stay float32.
 
+The tool block is about 1100 tokens. Behind it, attention starts out spread
+over the whole prefix and the few tokens of the request get almost no
+gradient, so a model trained on the full prompt from the start sits on a
+context-free plateau. Two remedies, both optional: --short-steps trains the
+first steps without the tool block, and --subset-start/--subset-end show a
+share of the batches a random subset of the tools (shorter prefixes of every
+length in between); the final steps mostly see the full block, which is what
+the engine renders.
+
 Deterministic for a given seed, data and step count (one process, fixed
 thread count). Writes OUT/model.pt (weights + config) every --ckpt-every
 steps and at the end, and a log line per step.
@@ -51,14 +60,20 @@ def tokenize_conversation(tok, conv):
     return prefix, ids, flags
 
 
-def load_data(tok, path, limit, max_len, check=200):
-    """Group conversations by their system turn: {prefix text: [(ids, flags)]}."""
+def load_data(tok, path, limit, max_len, toolset_map=None, check=200):
+    """Group conversations by their system turn: {prefix text: [(ids, flags)]}.
+
+    toolset_map renames tool sets (e.g. {"home": "none"} renders the same
+    conversations without the tool block).
+    """
     groups = {}
     with open(path) as f:
         for n, line in enumerate(f):
             if n >= limit:
                 break
             conv = json.loads(line)
+            if toolset_map:
+                conv["toolset"] = toolset_map.get(conv["toolset"], conv["toolset"])
             prefix, ids, flags = tokenize_conversation(tok, conv)
             if n < check:
                 # Segment-wise tokenization must equal tokenizing the whole
@@ -142,6 +157,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop after this many steps (the LR schedule still spans --steps)")
+    ap.add_argument("--subset-start", type=float, default=0.0,
+                    help="probability, at step 0, that a batch of tool conversations sees a random "
+                         "subset of the tools instead of the whole tool block")
+    ap.add_argument("--subset-end", type=float, default=0.0,
+                    help="the same probability at the last step (linear in between)")
+    ap.add_argument("--short-steps", type=int, default=0,
+                    help="first steps train without the tool block (curriculum)")
     ap.add_argument("--prefix-grad", action="store_true",
                     help="backpropagate through the shared prefix (slower)")
     a = ap.parse_args()
@@ -154,14 +179,28 @@ def main():
     tok = bpe.Tokenizer.load(a.tokenizer)
     pad_id = tok.id[chatml.ENDOFTEXT]
     groups = load_data(tok, a.data, a.limit, a.max_suffix)
-    print("data: %s conversations in %d prefix groups (%s), %.1f s"
-          % (sum(len(v) for v in groups.values()), len(groups),
-             ", ".join("%d tok prefix: %d" % (len(tok.encode(p)), len(v)) for p, v in groups.items()),
-             time.time() - t0), flush=True)
+    # Curriculum: with ~1100 tokens of tool block in front, attention starts
+    # out spread over the whole prefix and the few tokens of the request get
+    # almost no gradient; the model sits on a context-free plateau for
+    # hundreds of steps. The first --short-steps steps therefore see the same
+    # conversations without the tool block, where learning to read the
+    # request is quick (and cheap); the rest train on the real prompt.
+    short = load_data(tok, a.data, a.limit, a.max_suffix, {"home": "none"}) if a.short_steps else {}
+    for name, g in (("full", groups), ("short", short)):
+        print("data %s: %s conversations in %d prefix groups (%s), %.1f s"
+              % (name, sum(len(v) for v in g.values()), len(g),
+                 ", ".join("%d tok prefix: %d" % (len(tok.encode(p)), len(v)) for p, v in g.items()),
+                 time.time() - t0), flush=True)
 
     cfg = Config(vocab_size=len(tok.tokens), dim=a.dim, n_layers=a.layers, n_heads=a.heads,
                  n_kv_heads=a.kv_heads, ffn_dim=a.ffn, max_seq=a.max_seq)
     model = Llama(cfg)
+    if a.init:
+        # continue from a checkpoint's weights (a new optimizer and LR schedule)
+        ck = torch.load(a.init, map_location="cpu")
+        if ck["config"] != cfg.to_dict():
+            raise ValueError("--init checkpoint has config %s" % ck["config"])
+        model.load_state_dict(ck["state"])
     n_params = sum(p.numel() for p in model.parameters())
     print("model: %s, %d parameters" % (cfg.to_dict(), n_params), flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -170,14 +209,28 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
 
+    full_home = chatml.render([{"role": "system", "content": gen_home_data.SYSTEM_PROMPT}],
+                              gen_home_data.TOOLS)[0][0]
+
+    def subset_prob(step):
+        return a.subset_start + (a.subset_end - a.subset_start) * step / a.steps
+
     batches = []
     step, seen, t_train = 0, 0, time.time()
     ckpt = os.path.join(a.out, "model.pt")
     meta = {"args": vars(a), "params": n_params}
-    while step < a.steps:
+    while step < min(a.steps, a.stop_after or a.steps):
+        if step == a.short_steps:
+            batches = []                 # phase change: drop the short-prompt batches
         if not batches:
-            batches = make_batches(rng, groups, a.batch, pad_id)
+            batches = make_batches(rng, short if step < a.short_steps else groups, a.batch, pad_id)
         prefix, sel = batches.pop()
+        if prefix == full_home and (a.subset_start or a.subset_end) and rng.random() < subset_prob(step):
+            # the same conversations behind a shorter tool block: a random
+            # subset of the tools, in their usual order (see --subset-start)
+            keep = sorted(rng.sample(range(len(gen_home_data.TOOLS)), rng.randrange(len(gen_home_data.TOOLS))))
+            prefix = chatml.render([{"role": "system", "content": gen_home_data.SYSTEM_PROMPT}],
+                                   [gen_home_data.TOOLS[i] for i in keep])[0][0]
         pre, suffix, pick, target = collate(tok, prefix, sel, pad_id)
         lr = lr_at(step, a.steps, a.lr, a.warmup)
         for g in opt.param_groups:
@@ -194,7 +247,7 @@ def main():
         el = time.time() - t_train
         print("step %d/%d loss %.4f lr %.2e gnorm %.2f seq %d convs %d elapsed %.0fs (%.1f s/step)"
               % (step, a.steps, loss.item(), lr, gn, suffix.shape[1], seen, el, el / step), flush=True)
-        if step % a.ckpt_every == 0 or step == a.steps:
+        if step % a.ckpt_every == 0 or step == a.steps or step == a.stop_after:
             meta.update({"train_seconds": el, "conversations_seen": seen})
             save(ckpt, model, cfg, os.path.abspath(a.tokenizer), step, meta)
     print("done: %d steps, %d conversations, %.0f s" % (step, seen, time.time() - t_train), flush=True)

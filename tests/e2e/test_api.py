@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -362,6 +363,108 @@ async def test_concurrency(port):
     check("abuse: /health still answers", st == 200 and json.loads(body)["sessions"] == 0, body)
 
 
+# ---------------------------------------------------------------------------
+# Continuous batching and the shared prefix cache (pipeline/scheduler.c).
+LONG_SYSTEM = ("Zebra-striped preamble for the cache test. You are Hearth, the voice of a "
+               "family home: you switch lights, set timers, read the weather and tell short "
+               "stories. Keep answers brief, kind and in plain sentences; never use lists. "
+               "The kitchen, the hall, the garden and the children's room have lights.")
+
+
+def metric(port, name):
+    st, body, _ = http(port, "GET", "/metrics")
+    for line in body.split("\n"):
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+async def test_prefix_cache(port):
+    # two sessions with the same long system prompt: the second one's first
+    # turn copies the KV blocks the first one computed (its own context is
+    # fresh, so anything cached came from the shared prefix cache)
+    hits0 = metric(port, "hearth_prefix_cache_hit_blocks_total")
+    usage = []
+    for user in ("turn on the kitchen light", "what is the weather"):
+        ws, _ = await rt_connect(port)
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "instructions": LONG_SYSTEM, "max_output_tokens": 4, "temperature": 0}}))
+        await recv_until(ws, {"session.updated", "error"})
+        await user_text(ws, user)
+        ev = await rt_turn(ws)
+        usage.append(ev[-1]["response"]["usage"] if ev[-1]["type"] == "response.done" else {})
+        await ws.close()
+    first = usage[0].get("input_token_details", {}).get("cached_tokens")
+    second = usage[1].get("input_token_details", {}).get("cached_tokens", 0)
+    check("prefix cache: a new session's first turn reuses the system prompt's KV blocks",
+          first == 0 and second >= 64 and second % 32 == 0 and
+          second < usage[1].get("input_tokens", 0), usage)
+    hits1 = metric(port, "hearth_prefix_cache_hit_blocks_total")
+    check("prefix cache: /metrics counts the hits", hits0 is not None and hits1 >= hits0 + second // 32,
+          (hits0, hits1))
+    # an HTTP request with the same system prompt: a pooled context whose
+    # history is another conversation still gets the blocks
+    st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+        messages=[{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "hello"}],
+        max_tokens=2))
+    cached = json.loads(body)["usage"]["prompt_tokens_details"]["cached_tokens"] if st == 200 else 0
+    check("prefix cache: an HTTP request reports the cached tokens", cached >= 64, body)
+
+
+def stream_text(port, prompt, out, key):
+    """Greedy streaming chat; out[key] = (text, every content chunk stamped)."""
+    st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+        messages=[{"role": "user", "content": prompt}], max_tokens=24, temperature=0,
+        stream=True), timeout=120)
+    chunks = [json.loads(l[6:]) for l in body.split("\n")
+              if l.startswith("data: ") and l != "data: [DONE]"]
+    text, stamped = "", True
+    for c in chunks:
+        d = c["choices"][0]["delta"] if c.get("choices") else {}
+        if d.get("content"):
+            text += d["content"]
+            stamped = stamped and isinstance(c.get("hearth", {}).get("t_engine_ns"), int)
+    out[key] = (st, text, stamped)
+
+
+async def test_batching(port):
+    prompts = ["switch on the hall light", "set a timer for ten minutes",
+               "what is the weather like", "tell me a story about a fox"]
+    alone = {}
+    for i, p in enumerate(prompts):
+        stream_text(port, p, alone, i)
+    check("batching: every stream alone completes, chunks stamped with t_engine_ns",
+          all(alone[i][0] == 200 and alone[i][1] and alone[i][2] for i in alone), alone)
+    # a long generation on a session keeps the scheduler decoding, so every
+    # pass while the four streams run holds at least two rows
+    ws, _ = await rt_connect(port)
+    await user_text(ws, "tell a very long story")
+    await ws.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 4000}}))
+    await recv_until(ws, {"response.output_text.delta", "response.done"})
+    passes0 = metric(port, "hearth_decode_passes_total")
+    rows0 = metric(port, "hearth_decode_rows_total")
+    together = {}
+    threads = [threading.Thread(target=stream_text, args=(port, p, together, i))
+               for i, p in enumerate(prompts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    passes1 = metric(port, "hearth_decode_passes_total")
+    rows1 = metric(port, "hearth_decode_rows_total")
+    await ws.send(json.dumps({"type": "response.cancel"}))
+    await recv_until(ws, {"response.done"}, limit=5000, timeout=120)
+    await ws.close()
+    # greedy: a token's logits do not depend on the other rows of its batch
+    # (engine_eval_multi matches engine_eval to 1e-4, test_batch.c)
+    check("batching: 4 concurrent greedy streams give the same text as alone",
+          all(together.get(i, (0, None))[1] == alone[i][1] for i in alone),
+          [(alone[i][1], together.get(i)) for i in alone])
+    check("batching: decode passes evaluated several sessions at once",
+          rows1 - rows0 > passes1 - passes0 > 0 and metric(port, "hearth_decode_batch_max") >= 2,
+          (passes0, passes1, rows0, rows1))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="hearth-api-")
     model = os.path.join(tmp, "qwen2-q8")
@@ -386,6 +489,8 @@ def main():
         test_http_errors(port)
         asyncio.run(test_realtime(port))
         asyncio.run(test_concurrency(port))
+        asyncio.run(test_prefix_cache(port))
+        asyncio.run(test_batching(port))
         test_metrics(port)
     finally:
         srv.terminate()

@@ -32,8 +32,10 @@
  *     to 1/id ≠ d rounding (relative 2^-17), so the bound is
  *     Σ_i |w_i|·0.5·d_i·1.001 plus 1e-5·(M + Σ|w_i·x_i|) for rounding.
  *  F32/F16/BF16 weights take f32 activations: only summation order
- *  differs, bound (ne0/16 + 16)·2^-23·Σ|w_i·x_i| (recursive summation
- *  over ne0/16 terms per lane plus the reduction tree, margin 2).
+ *  differs. The tile path sums ne0/16 terms per lane then reduces 16
+ *  lanes; the many-token path sums all ne0 terms of a row in one lane.
+ *  Recursive summation of n terms is within n·2^-24·Σ|w_i·x_i|, so the
+ *  bound is (ne0 + 16)·2^-23·Σ|w_i·x_i| (margin 2).
  * Outputs start as NaN, so an output a kernel skips fails.
  */
 #include <setjmp.h>
@@ -225,7 +227,7 @@ static int case_check(const char *path, const mm_case *c, const float *y)
 				tol_ref = qerr + 1e-5 * (m + mx) + 1e-30;
 			} else {
 				emu = ref;
-				tol_emu = tol_ref = ((double)c->ne0 / 16 + 16) *
+				tol_emu = tol_ref = ((double)c->ne0 + 16) *
 						    0x1p-23 * mx + 1e-30;
 			}
 			if (!(fabs(got - emu) <= tol_emu) ||
@@ -283,18 +285,18 @@ static void check_type(uint32_t type, const int64_t *lens, int n_lens)
 }
 
 /* Block types: lengths leaving 0..3 blocks past the last group of 4. */
-static const int64_t lens_32[] = { 32, 96, 160, 448, 896 };
-static const int64_t lens_256[] = { 256, 768 };
-static const int64_t lens_1[] = { 5, 37, 64, 200 };
+static const int64_t lens_32[] = { 32, 96, 160, 448, 896, 1056 };
+static const int64_t lens_256[] = { 256, 768, 1280 };
+static const int64_t lens_1[] = { 5, 37, 64, 200, 301 };
 
-static void test_q4_0(void **state) { (void)state; check_type(GGML_T_Q4_0, lens_32, 5); }
-static void test_q8_0(void **state) { (void)state; check_type(GGML_T_Q8_0, lens_32, 5); }
-static void test_q4_k(void **state) { (void)state; check_type(GGML_T_Q4_K, lens_256, 2); }
-static void test_q5_k(void **state) { (void)state; check_type(GGML_T_Q5_K, lens_256, 2); }
-static void test_q6_k(void **state) { (void)state; check_type(GGML_T_Q6_K, lens_256, 2); }
-static void test_f32(void **state) { (void)state; check_type(GGML_T_F32, lens_1, 4); }
-static void test_f16(void **state) { (void)state; check_type(GGML_T_F16, lens_1, 4); }
-static void test_bf16(void **state) { (void)state; check_type(GGML_T_BF16, lens_1, 4); }
+static void test_q4_0(void **state) { (void)state; check_type(GGML_T_Q4_0, lens_32, 6); }
+static void test_q8_0(void **state) { (void)state; check_type(GGML_T_Q8_0, lens_32, 6); }
+static void test_q4_k(void **state) { (void)state; check_type(GGML_T_Q4_K, lens_256, 3); }
+static void test_q5_k(void **state) { (void)state; check_type(GGML_T_Q5_K, lens_256, 3); }
+static void test_q6_k(void **state) { (void)state; check_type(GGML_T_Q6_K, lens_256, 3); }
+static void test_f32(void **state) { (void)state; check_type(GGML_T_F32, lens_1, 5); }
+static void test_f16(void **state) { (void)state; check_type(GGML_T_F16, lens_1, 5); }
+static void test_bf16(void **state) { (void)state; check_type(GGML_T_BF16, lens_1, 5); }
 
 /* Extreme blocks: all-zero activations (d = 0 must not make NaN) and
  * weights whose blocks are all zero. */
@@ -384,6 +386,79 @@ static void check_attention(const engine_kernels *k)
 	}
 }
 
+/* Fused GQA attention (k->attn_f16, or the composition engine_attn_f16
+ * falls back to) against softmax(scale·q·k)·v in double. Error budget: a
+ * score is off by at most δ = (hd + 16)·2^-23·scale·Σ|q·k| (float sums), a
+ * probability then by ≤ 2δ + 4e-6 relative (exp and the normalisation),
+ * so output d is within Σ_j p_j·|v_jd|·(4δ_max + 8e-6) with margin 2. */
+static void check_attn_fused(const engine_kernels *k)
+{
+	static const int cases[][3] = { /* n_q, hd, n_kv */
+		{ 1, 64, 1 }, { 7, 64, 77 }, { 12, 128, 33 }, { 9, 20, 16 },
+		{ 2, 21, 5 }, { 3, 80, 130 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		int n_q = cases[c][0], hd = cases[c][1], n_kv = cases[c][2];
+		size_t stride = (size_t)hd * 2 + 4;
+		ggml_half *kc = malloc(stride * (size_t)n_kv * sizeof(*kc));
+		ggml_half *vc = malloc(stride * (size_t)n_kv * sizeof(*vc));
+		float *q = malloc((size_t)(n_q * hd) * sizeof(*q));
+		float *o = malloc((size_t)(n_q * hd) * sizeof(*o));
+		float *sc = malloc((size_t)(n_q * n_kv) * sizeof(*sc));
+		double *p = malloc((size_t)n_kv * sizeof(*p));
+		float scale = 1.0f / sqrtf((float)hd);
+
+		for (size_t i = 0; i < stride * (size_t)n_kv; i++) {
+			kc[i] = engine_fp32_to_fp16(nrand());
+			vc[i] = engine_fp32_to_fp16(nrand());
+		}
+		fill_random(q, n_q * hd);
+		if (k->attn_f16)
+			k->attn_f16(q, n_q, kc, vc, stride, n_kv, hd, scale, sc, o);
+		else
+			engine_attn_f16(q, n_q, kc, vc, stride, n_kv, hd, scale, sc, o);
+		for (int h = 0; h < n_q; h++) {
+			double mx = -INFINITY, sum = 0, dmax = 0;
+
+			for (int j = 0; j < n_kv; j++) {
+				double s = 0, mag = 0;
+
+				for (int d = 0; d < hd; d++) {
+					double t = q[h * hd + d] *
+						   (double)engine_fp16_to_fp32(kc[j * stride + d]);
+
+					s += t;
+					mag += fabs(t);
+				}
+				p[j] = s * scale;
+				mx = p[j] > mx ? p[j] : mx;
+				dmax = fmax(dmax, (hd + 16) * 0x1p-23 * scale * mag);
+			}
+			for (int j = 0; j < n_kv; j++)
+				sum += (p[j] = exp(p[j] - mx));
+			for (int d = 0; d < hd; d++) {
+				double ref = 0, mag = 0;
+
+				for (int j = 0; j < n_kv; j++) {
+					double vv = engine_fp16_to_fp32(vc[j * stride + d]);
+
+					ref += p[j] / sum * vv;
+					mag += p[j] / sum * fabs(vv);
+				}
+				assert_true(fabs(o[h * hd + d] - ref) <=
+					    mag * (4 * dmax + 8e-6) + 1e-30);
+			}
+		}
+		free(kc);
+		free(vc);
+		free(q);
+		free(o);
+		free(sc);
+		free(p);
+	}
+}
+
 /* exp: the kernels' polynomial is within 6e-9 of e^r plus ~10 float
  * roundings (≈ 6e-7 relative); 2e-6 relative holds with margin. */
 static void check_softmax_swiglu(const engine_kernels *k)
@@ -465,6 +540,7 @@ static void test_vector_kernels(void **state)
 		n_paths++;
 		assert_non_null(k->attn_scores_f16);
 		check_attention(k);
+		check_attn_fused(k);
 		check_softmax_swiglu(k);
 		check_f16_rows(k);
 	}

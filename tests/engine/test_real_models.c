@@ -137,14 +137,13 @@ static void test_greedy_manual(void **state)
 		int32_t toks[MAX_TOKENS];
 		char text[TEXT_MAX] = "", full[TEXT_MAX], expect[TEXT_MAX];
 		int n = tokenize_prompt(r->model, prompt, toks);
-		engine_context *c = new_ctx(r->model);
-		assert_int_equal(engine_eval(c, toks, n), 0);
-		int n_vocab = 0;
+		assert_true(n + max <= MAX_TOKENS);
 		engine_model_info info;
 		engine_model_get_info(r->model, &info);
-		n_vocab = info.n_vocab;
+		engine_context *c = new_ctx(r->model);
+		assert_int_equal(engine_eval(c, toks, n), 0);
 		for (int i = 0; i < max; i++) {
-			int32_t t = argmax(engine_logits(c), n_vocab);
+			int32_t t = argmax(engine_logits(c), info.n_vocab);
 			toks[n++] = t;
 			append_piece(r->model, t, text);
 			assert_int_equal(engine_eval(c, &t, 1), 0);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# e2e: the shipped default model, assets/hearth-tiny.q8_0.gguf, on ten
+# held-out requests made fresh by scripts/train/gen_home_data.py (held-out
+# templates and slot values, with a seed the shipped set does not use, so
+# nothing can be a memorised string), run greedily through the real binary
+# (`hearth bench tools`, tool calls guarded):
+#   - at least 8 of the 10 items right (exact tool calls, refusals, chat,
+#     answers, entities: each item scored by its kind);
+#   - every tool-call block and entity reply valid JSON;
+#   - the figures the binary prints equal scripts/train/eval_tools.py's own
+#     scoring of the same replies (its score()/summary(), imported with
+#     torch stubbed out: scoring does not use it).
+# Skips (exit 77) while the model is absent (scripts/train/train.sh makes
+# it). HEARTH_DEFAULT_MODEL overrides the file (e.g. a checkpoint export).
+set -u
+HEARTH=${HEARTH_BUILD:?}/app/hearth
+SRC=${HEARTH_SRC:?}
+PY=${HEARTH_PYTHON:-/usr/bin/python3}
+MODEL=${HEARTH_DEFAULT_MODEL:-$SRC/assets/hearth-tiny.q8_0.gguf}
+SEED=20261126   # train.sh makes the shipped held-out set with --seed 1234
+
+if [ ! -f "$MODEL" ]; then
+	echo "skipped: $MODEL not found (scripts/train/train.sh builds the default model)"
+	exit 77
+fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+if ! "$PY" "$SRC/scripts/train/gen_home_data.py" --out "$tmp" --train 0 --heldout 10 \
+	--seed "$SEED" >"$tmp/gen.log" 2>&1; then
+	echo "FAIL: gen_home_data.py"; cat "$tmp/gen.log"; exit 1
+fi
+if ! "$HEARTH" bench tools --model "$MODEL" --data "$tmp/heldout.jsonl" --json \
+	--threads 2 >"$tmp/bench.json" 2>"$tmp/bench.err"; then
+	echo "FAIL: hearth bench tools"; cat "$tmp/bench.err"; exit 1
+fi
+
+"$PY" - "$SRC" "$tmp/heldout.jsonl" "$tmp/bench.json" <<'PYEOF'
+import json, math, sys, types
+
+src, data, bench = sys.argv[1:4]
+sys.path.insert(0, src + "/scripts/train")
+# eval_tools imports torch and the model only to decode; its scoring is
+# plain Python. Stubs keep this test free of torch.
+sys.modules["torch"] = types.ModuleType("torch")
+stub = types.ModuleType("llama_model")
+stub.Config = stub.Llama = None
+sys.modules["llama_model"] = stub
+import eval_tools  # noqa: E402
+
+items = [json.loads(line) for line in open(data)]
+res = json.load(open(bench))
+replies = res["replies"]
+fails = 0
+
+
+def check(what, ok):
+    global fails
+    print(("ok: " if ok else "FAIL: ") + what)
+    fails += not ok
+
+
+check("one reply per item, in order",
+      [r["id"] for r in replies] == [it["id"] for it in items])
+s, failures = eval_tools.score(items, [r["reply"] for r in replies])
+py = eval_tools.summary(s)
+for k in ("tool_name_accuracy", "tool_exact_match", "valid_json_rate", "refusal_accuracy",
+          "chat_accuracy", "tool_answer_accuracy", "entity_precision", "entity_recall",
+          "entity_f1"):
+    a, b = res[k], py[k]
+    same = (a is None and math.isnan(b)) or (a is not None and abs(a - b) < 1e-9)
+    check("%s: hearth %s, eval_tools.py %s" % (k, a, b), same)
+for k, v in py["counts"].items():
+    check("count %s: hearth %s, eval_tools.py %s" % (k, res["counts"][k], v),
+          res["counts"][k] == v)
+check("items right: hearth %d, eval_tools.py %d" % (res["items_ok"], len(items) - len(failures)),
+      res["items_ok"] == len(items) - len(failures))
+
+print("per kind:", ", ".join("%s %d/%d" % (k, v["ok"], v["items"]) for k, v in res["kinds"].items()))
+for r, it in zip(replies, items):
+    if not r["ok"]:
+        print("  wrong: %s %r -> %r (expected %s)" % (
+            it["kind"], it["messages"][-1]["content"], r["reply"], json.dumps(it["expected"])))
+check("at least 8/10 items right (%d)" % res["items_ok"], res["items_ok"] >= 8)
+check("tool-call blocks and entity replies all valid JSON (%d/%d)"
+      % (res["counts"]["json_valid"], res["counts"]["json_blocks"]),
+      res["counts"]["json_valid"] == res["counts"]["json_blocks"])
+check("tool calls were guarded", res["guarded"])
+sys.exit(1 if fails else 0)
+PYEOF
