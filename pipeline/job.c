@@ -375,7 +375,10 @@ static void fill_timings(const struct pl_job *j, pipeline_event *ev)
 void pl_job_finish(pipeline *pl, struct pl_job *j)
 {
 	pipeline_event ev = { .kind = PIPELINE_EV_DONE, .job = j->id };
-	bool flush = j->finish && strcmp(j->finish, "error") && j->parser;
+	/* a parser never fed (the first token ended the reply) has nothing to
+	 * flush; j->hold exists once output_piece ran */
+	bool flush = j->finish && strcmp(j->finish, "error") && j->parser &&
+		     (j->hold || j->forced);
 
 	/* what the stop filter held back was not a stop string after all */
 	if (flush && j->hold_len && tools_parser_feed(j->parser, j->hold, j->hold_len))

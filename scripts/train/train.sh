@@ -4,8 +4,9 @@
 # End to end, reproducibly (fixed seeds): synthetic home-assistant data and
 # the held-out set (gen_home_data.py), the byte-level BPE tokenizer
 # (train_tokenizer.py), the Llama-architecture model (train_lm.py), GGUF
-# export in F16 and Q8_0 (export_gguf.py) and the held-out evaluation of the
-# checkpoint and of both GGUF files (eval_tools.py).
+# export in F16 and Q8_0 (export_gguf.py), a check of the export against
+# scripts/reference.py (check_gguf.py) and the held-out evaluation of both
+# GGUF files (eval_tools.py). Three training stages, see assets/MODEL_CARD.md.
 #
 # Needs /usr/bin/python3 with python3-torch and python3-numpy (Debian:
 # apt-get install -y python3-torch libopenblas0-pthread). Only training needs
