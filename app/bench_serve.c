@@ -42,7 +42,8 @@
 #define BS_DEADLINE_S 300.0          /* one client's whole request */
 
 /* The same system prompt for every client, as a home assistant has: after
- * the warm-up request it comes from the shared prefix cache. */
+ * the warm-up request it comes from the shared prefix cache. --system
+ * replaces it (a model with a small context may need a shorter one). */
 static const char bs_system[] =
 	"You are Hearth, a friendly voice assistant for a family home. You can "
 	"switch lights, set timers, read the weather and tell short stories to "
@@ -173,6 +174,7 @@ static void gate_open(struct bs_gate *g)
 struct bs_client {
 	/* in */
 	int port, index, max_tokens;
+	const char *system;        /* the system prompt */
 	double temperature;
 	long long seed;
 	struct bs_gate *gate;      /* all clients send at once */
@@ -217,7 +219,7 @@ static char *request_text(const struct bs_client *cl, size_t *len)
 	msgs = cJSON_AddArrayToObject(o, "messages");
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "role", "system");
-	cJSON_AddStringToObject(m, "content", bs_system);
+	cJSON_AddStringToObject(m, "content", cl->system);
 	cJSON_AddItemToArray(msgs, m);
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "role", "user");
@@ -251,8 +253,12 @@ static void on_sse_data(struct bs_client *cl, const char *data, int64_t t_recv)
 		client_fail(cl, "a chunk is not JSON");
 		return;
 	}
-	if (cJSON_GetObjectItem(o, "error"))
-		client_fail(cl, "the server streamed an error");
+	h = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "error"), "message");
+	if (h) {
+		snprintf(cl->err, sizeof(cl->err), "client %d: the server streamed an error: %s",
+			 cl->index, cJSON_IsString(h) ? h->valuestring : "?");
+		cl->ok = false;
+	}
 	h = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "hearth"), "t_engine_ns");
 	if (cJSON_IsNumber(h) && cl->n_lat < cl->lat_cap)
 		cl->lat[cl->n_lat++] = t_recv - (int64_t)h->valuedouble;
@@ -522,6 +528,7 @@ static int run_round(const struct hearth_cli *c, int port, int n, struct bs_roun
 	for (i = 0; i < n; i++) {
 		cls[i] = (struct bs_client){ .port = port, .index = i, .gate = &gate,
 			.max_tokens = c->gen > 0 ? c->gen : 64, .temperature = c->temperature,
+			.system = c->system[0] ? c->system : bs_system,
 			.seed = c->seed >= 0 ? c->seed : 1 };
 		cls[i].lat_cap = 4 * cls[i].max_tokens + 64; /* text events per token: ~1 */
 		cls[i].raw = malloc(BS_RESP_MAX);

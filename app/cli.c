@@ -46,7 +46,7 @@ static const struct opt opts[] = {
 	{ "token", OPT_STR, F(token), M(CMD_SERVE), "TOKEN", "bearer token required from non-loopback clients" },
 	{ "max-sessions", OPT_INT, F(max_sessions), M(CMD_SERVE), "N", "concurrent sessions (default 10)" },
 	{ "prompt", OPT_STR, F(prompt), M(CMD_CHAT) | M(CMD_BENCH), "TEXT", "chat: run once on TEXT; bench: prompt lengths, e.g. 128,512" },
-	{ "system", OPT_STR, F(system), M(CMD_CHAT) | M(CMD_SERVE), "TEXT", "system prompt" },
+	{ "system", OPT_STR, F(system), M(CMD_CHAT) | M(CMD_SERVE) | M(CMD_BENCH), "TEXT", "system prompt (bench serve: every client's)" },
 	{ "raw", OPT_BOOL, F(raw), M(CMD_CHAT), NULL, "feed the prompt as is, without the chat template" },
 	{ "max-tokens", OPT_INT, F(max_tokens), M_GEN, "N", "most tokens to generate" },
 	{ "temperature", OPT_FLOAT, F(temperature), M_GEN, "T", "sampling temperature (0 = greedy)" },

@@ -48,6 +48,15 @@
  * not always do it by itself, at -O2 least of all). */
 #define UNROLL _Pragma("GCC unroll 16")
 
+/* Decode streams every weight byte from memory once; a single core's
+ * hardware prefetchers do not keep enough lines in flight for the tile's
+ * interleaved row streams, so each row fetches PF_DIST bytes ahead (the
+ * same place in the rows of the next tile or two). */
+#ifndef PF_DIST
+#define PF_DIST 4096
+#endif
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
+
 /* Tile shapes (rows × tokens); see the register budget notes by each. */
 #ifndef QROWS_X
 #define QROWS 4
@@ -300,6 +309,8 @@ AI void q4_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 72 * g;
 
+			PREFETCH(p);
+
 			q4_0_group(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 8),
 				   xa, xs, g, T, acc[r]);
 		}
@@ -367,6 +378,8 @@ AI void q8_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 	for (int64_t g = 0; g < ng; g++) {
 		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 68 * g;
+
+			PREFETCH(p);
 
 			q8_0_pair(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 4),
 				  xa, xs, g, T, acc[r]);

@@ -127,29 +127,22 @@ static int common_prefix(const engine_context *c, const int32_t *t, int n)
  * The shared prefix cache may hold more of the prompt than the context's
  * own history (a new session, or a pooled context last used for another
  * conversation): then fall back to the last block boundary of what the
- * context keeps and evaluate from there up to one token past the cached
- * blocks; the engine copies the blocks and computes only that token. Costs
- * at most one partial block of recomputation, saves the cached prefill.
+ * context keeps, and let the first prefill tile start there. That tile
+ * carries the cached blocks along: engine_eval copies them and computes
+ * only the tile's own tokens, so taking them costs no extra forward pass.
+ * Costs at most one partial block of recomputation.
  */
-static int take_cached_prefix(pipeline *pl, struct pl_job *j)
+static void plan_cached_prefix(pipeline *pl, struct pl_job *j)
 {
-	engine_context *ctx = j->c->ctx;
-	int avail, base, rc;
-	double t0 = pl_now();
-
 	/* never the last prompt token: it must be evaluated for its logits */
-	avail = engine_prefix_cache_probe(pl->pc, j->prompt, j->n_prompt - 1);
+	int avail = engine_prefix_cache_probe(pl->pc, j->prompt, j->n_prompt - 1);
+
 	if (avail <= j->n_done)
-		return 0;
-	base = j->n_done - j->n_done % ENGINE_PREFIX_BLOCK;
-	engine_kv_truncate(ctx, base);
-	rc = engine_eval(ctx, j->prompt + base, avail - base + 1);
-	j->prefill_s += pl_now() - t0;
-	if (rc)
-		return rc;
-	j->cached = base + engine_last_cached(ctx);
-	j->n_done = engine_n_past(ctx);
-	return 0;
+		return;
+	j->n_done -= j->n_done % ENGINE_PREFIX_BLOCK;
+	j->cached = j->n_done;
+	engine_kv_truncate(j->c->ctx, j->n_done);
+	j->cache_upto = avail;
 }
 
 static int job_start(pipeline *pl, struct pl_job *j)
@@ -182,11 +175,7 @@ static int job_start(pipeline *pl, struct pl_job *j)
 	engine_kv_truncate(j->c->ctx, keep);
 	j->n_done = j->cached = keep;
 	j->t_prefill = pl_now();
-	rc = take_cached_prefix(pl, j);
-	if (rc) {
-		fail(j, rc, "prefill failed: %s", engine_context_error(j->c->ctx));
-		return 1;
-	}
+	plan_cached_prefix(pl, j);
 	engine_model_get_info(pl->m, &info);
 	rc = engine_sampler_new(&j->sp, info.n_vocab, &j->smp);
 	if (!rc) {
@@ -269,20 +258,25 @@ static int output_piece(struct pl_job *j, const char *s, size_t n)
 /* ---------------------------------------------------------------------------
  * One turn
  */
+/* At most prefill_tile computed tokens, plus the cached blocks the first
+ * tile takes from the prefix cache (plan_cached_prefix). */
 static void prefill_tile(pipeline *pl, struct pl_job *j)
 {
-	int n = j->n_prompt - j->n_done, rc;
+	int cached = j->cache_upto > j->n_done ? j->cache_upto - j->n_done : 0;
+	int n = j->n_prompt - j->n_done - cached, rc;
 	double t0 = pl_now();
 
 	if (n > pl->p.prefill_tile)
 		n = pl->p.prefill_tile;
-	rc = engine_eval(j->c->ctx, j->prompt + j->n_done, n);
+	rc = engine_eval(j->c->ctx, j->prompt + j->n_done, cached + n);
 	j->prefill_s += pl_now() - t0;
+	j->cache_upto = 0;
 	if (rc) {
 		fail(j, rc, "prefill failed: %s", engine_context_error(j->c->ctx));
 		return;
 	}
-	j->n_done += n;
+	j->cached += engine_last_cached(j->c->ctx);
+	j->n_done += cached + n;
 }
 
 /* Sample the next token from the last logits and hand its text out.

@@ -98,6 +98,9 @@ typedef struct pipeline_params {
 				   how long one prefill delays the decodes */
 	size_t prefix_cache_bytes; /* shared prefix cache budget (64 MiB);
 				   0 = no prefix cache */
+	int sched_nice;         /* nice value of the scheduler and its kernel
+				   workers, so the services loop preempts them
+				   (5); 0 = leave the priority alone */
 	const char *chat_format;/* "auto" | "chatml" | "llama3" | "raw" */
 } pipeline_params;
 

@@ -42,6 +42,8 @@ struct pl_job {
 	int32_t *prompt;       /* (n_prompt) rendered conversation + forced prefix */
 	int n_prompt, n_done;  /* n_done: prompt tokens in the KV cache */
 	int32_t next_tok;      /* sampled, waiting for this pass's batch */
+	int cache_upto;        /* the first tile takes prompt[n_done, cache_upto)
+				  from the prefix cache (0: nothing to take) */
 	char *forced;          /* text forced at the reply's start, or NULL */
 	engine_sampler *smp;
 	tools_parser *parser;

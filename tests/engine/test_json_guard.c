@@ -28,6 +28,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---------------------------------------------------------------------------
+ * Allocation-failure injection: linked with --wrap=malloc,calloc,realloc
+ * (tests/engine/meson.build). Armed only around the engine calls swept.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_fail_at = -1; /* fail the call with this index; -1 never */
+static long alloc_calls;
+
+static bool alloc_should_fail(void)
+{
+	return alloc_fail_at >= 0 && alloc_calls++ == alloc_fail_at;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return alloc_should_fail() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return alloc_should_fail() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return alloc_should_fail() ? NULL : __real_realloc(p, n);
+}
+
+static void alloc_arm(long at)
+{
+	alloc_fail_at = at;
+	alloc_calls = 0;
+}
+
+/* Disarm; true if the armed failure was hit. */
+static bool alloc_disarm(void)
+{
+	bool hit = alloc_fail_at >= 0 && alloc_calls > alloc_fail_at;
+
+	alloc_fail_at = -1;
+	return hit;
+}
+
 /* The shape of Hearth's home tools, plus edge cases: "set" is a prefix of
  * "set_timer", a bare function object, a tool without parameters. */
 static const char TOOLS[] =
@@ -487,6 +536,45 @@ static void test_errors(void **state)
 	engine_json_guard_free(g);
 }
 
+/* Fail every allocation of guard construction in turn: each failure is
+ * HEARTH_ENOMEM with nothing returned and nothing leaked (ASan), and once
+ * no failure is hit the guard works. */
+static void test_alloc_failures(void **state)
+{
+	static const char schema[] =
+		"{\"type\": \"object\", \"properties\": {\"a\": {\"enum\": [1, 2, \"x\"]},"
+		"\"b\": {\"type\": \"array\", \"items\": {\"type\": \"object\", \"properties\": "
+		"{\"c\": {\"type\": \"string\"}}, \"required\": [\"c\"]}}}, \"required\": [\"b\"]}";
+	char err[256];
+	int swept = 0;
+
+	(void)state;
+	for (int which = 0; which < 2; which++) {
+		for (long at = 0;; at++) {
+			engine_json_guard *g = (engine_json_guard *)1;
+			int rc;
+
+			alloc_arm(at);
+			rc = which ? engine_json_guard_new_schema(schema, &g, err, sizeof(err))
+				   : engine_json_guard_new_tools(TOOLS, &g, err, sizeof(err));
+			if (!alloc_disarm()) {
+				const char *ok = which ? "{\"b\": [{\"c\"" : "{\"name\": \"set_light\"";
+
+				assert_int_equal(rc, 0);
+				assert_true(engine_json_guard_allows(g, ok, strlen(ok)));
+				engine_json_guard_free(g);
+				break;
+			}
+			assert_int_equal(rc, HEARTH_ENOMEM);
+			assert_null(g);
+			assert_non_null(strstr(err, "out of memory"));
+			swept++;
+		}
+	}
+	/* both constructions allocate more than a few times */
+	assert_true(swept > 10);
+}
+
 /* ---------------------------------------------------------------------------
  * Sampler with the Qwen2 vocabulary and fabricated logits
  */
@@ -803,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_whitespace),
 		cmocka_unit_test(test_allows_changes_nothing),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_sampler_qwen_vocab),
 		cmocka_unit_test(test_generate_stories),
 	};
