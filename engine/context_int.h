@@ -32,12 +32,15 @@ struct engine_context {
 	float *att;          /* (n_batch, n_head*head_dim) attention output */
 	float *gate;         /* (n_batch, n_ff) */
 	float *up;           /* (n_batch, n_ff) */
-	float *scores;       /* (n_threads, n_ctx) one score row per worker */
+	float *scores;       /* (n_threads, n_head/n_head_kv, n_ctx) score rows
+				of one GQA group per worker */
 	float *logits;       /* (n_ctx if logits_all else n_batch, n_vocab) */
 	int n_logits;        /* rows of logits valid after the last eval */
 	void *mm_scratch;    /* engine_matmul activation scratch */
 	engine_context **seq;/* (n_batch) context owning each row of a tile */
 	int *pos;            /* (n_batch) position of each row of a tile */
+	float *rope_cs;      /* (n_batch, n_rot) cos, sin of each row's RoPE
+				angles, computed once per tile for all layers */
 
 	/* prefix cache bookkeeping */
 	uint64_t *block_hash;/* (n_ctx / PREFIX_BLOCK) chain hash of each

@@ -8,8 +8,9 @@
  * residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits.
  *
  * Memory: every buffer is sized when the context is created; the token
- * loop allocates nothing. Attention walks the cache one query at a time
- * with a (n_ctx) score row per worker, so long prompts cost linear memory.
+ * loop allocates nothing. Attention walks the cache one (row, KV head)
+ * group at a time with n_head/n_head_kv score rows of n_ctx per worker, so
+ * long prompts cost linear memory.
  *
  * Threading: a context belongs to one thread; the matmuls and attention
  * fan out over the context's thread pool.
@@ -81,13 +82,14 @@ static int ctx_alloc(engine_context *c)
 	c->gate = malloc(nb * (size_t)hp->n_ff * sizeof(float));
 	c->up = malloc(nb * (size_t)hp->n_ff * sizeof(float));
 	c->scores = malloc((size_t)engine_threadpool_size(c->tp) * (size_t)c->n_ctx *
-			   sizeof(float));
+			   (size_t)(hp->n_head / hp->n_head_kv) * sizeof(float));
 	c->logits = malloc(n_logit_rows * (size_t)hp->n_vocab * sizeof(float));
 	c->mm_scratch = malloc(max_mm_scratch(c->m, c->p.n_batch) + 64);
 	c->seq = malloc(nb * sizeof(*c->seq));
 	c->pos = malloc(nb * sizeof(*c->pos));
+	c->rope_cs = malloc(nb * (size_t)hp->n_rot * sizeof(*c->rope_cs));
 	c->block_hash = malloc(((size_t)c->n_ctx / PREFIX_BLOCK + 1) * sizeof(*c->block_hash));
-	if (!c->seq || !c->pos || !c->block_hash || !c->hist || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q ||
+	if (!c->seq || !c->pos || !c->rope_cs || !c->block_hash || !c->hist || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q ||
 	    !c->k || !c->v || !c->att || !c->gate || !c->up || !c->scores ||
 	    !c->logits || !c->mm_scratch)
 		return HEARTH_ENOMEM;
@@ -146,6 +148,7 @@ void engine_context_free(engine_context *c)
 	free(c->mm_scratch);
 	free(c->seq);
 	free(c->pos);
+	free(c->rope_cs);
 	free(c->block_hash);
 	free(c);
 }
@@ -198,9 +201,8 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 		out[i] = x[i] * scale * w[i];
 }
 
-/* Rotate one head vector (head_dim) to position pos. NORM rotates adjacent
- * pairs (x[2i], x[2i+1]); NEOX rotates (x[i], x[i + n_rot/2]). */
-static void rope(const engine_model *m, float *v, double pos)
+/* cs (n_rot): cos and sin of the n_rot/2 RoPE angles at position pos. */
+static void rope_angles(const engine_model *m, double pos, float *cs)
 {
 	const struct hparams *hp = &m->hp;
 	int half = hp->n_rot / 2, i;
@@ -208,25 +210,38 @@ static void rope(const engine_model *m, float *v, double pos)
 	pos /= hp->rope_scale;
 	for (i = 0; i < half; i++) {
 		double theta = pos * pow(hp->rope_base, -2.0 * i / hp->n_rot);
-		float c, s, a, b;
-		int ia, ib;
 
 		if (m->rope_freqs)
 			theta /= m->rope_freqs[i];
-		c = (float)cos(theta);
-		s = (float)sin(theta);
-		ia = m->arch->rope == ROPE_NORM ? 2 * i : i;
-		ib = m->arch->rope == ROPE_NORM ? 2 * i + 1 : i + half;
-		a = v[ia];
-		b = v[ib];
+		cs[2 * i] = (float)cos(theta);
+		cs[2 * i + 1] = (float)sin(theta);
+	}
+}
+
+/* Rotate one head vector (head_dim) by the angles cs. NORM rotates
+ * adjacent pairs (x[2i], x[2i+1]); NEOX rotates (x[i], x[i + n_rot/2]). */
+static void rope_apply(const engine_model *m, float *v, const float *cs)
+{
+	int half = m->hp.n_rot / 2, i;
+
+	for (i = 0; i < half; i++) {
+		int ia = m->arch->rope == ROPE_NORM ? 2 * i : i;
+		int ib = m->arch->rope == ROPE_NORM ? 2 * i + 1 : i + half;
+		float a = v[ia], b = v[ib], c = cs[2 * i], s = cs[2 * i + 1];
+
 		v[ia] = a * c - b * s;
 		v[ib] = a * s + b * c;
 	}
 }
 
-static float silu(float x)
+/* Rotate one head vector to position pos (context shift only; the tile
+ * path computes each row's angles once, rope_angles). */
+static void rope(const engine_model *m, float *v, double pos)
 {
-	return x / (1.0f + expf(-x));
+	float cs[1024];
+
+	rope_angles(m, pos, cs);
+	rope_apply(m, v, cs);
 }
 
 /* ---------------------------------------------------------------------------
@@ -239,58 +254,41 @@ struct tile {
 	int n;
 };
 
-/* Attention: one task per (row, head) pair, spread over the workers. */
+/* Attention: one task per (row, KV head) pair, spread over the workers. */
 struct attn_job {
 	struct tile *tl;
 	int layer;
 };
 
-static void attend_one(engine_context *ws, int layer, int t, int h, float *sc)
+/* The query heads of row t that share KV head kvh, against that head's
+ * history: one fused kernel call reads each cached K and V row once for
+ * the whole group (sc: n_group × n_ctx scores). */
+static void attend_group(engine_context *ws, int layer, int t, int kvh, float *sc)
 {
 	const engine_context *kc = ws->seq[t];
 	const struct hparams *hp = &ws->m->hp;
 	int hd = hp->head_dim, kvd = kv_dim(ws->m), n_kv = ws->pos[t] + 1;
-	int kvh = h / (hp->n_head / hp->n_head_kv), j, d;
-	const float *q = ws->q + ((size_t)t * hp->n_head + h) * hd;
+	int group = hp->n_head / hp->n_head_kv, h0 = kvh * group;
 	size_t base = (size_t)layer * kc->n_ctx * kvd + (size_t)kvh * hd;
-	float *o = ws->att + ((size_t)t * hp->n_head + h) * hd;
-	float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
-	double sum = 0.0;
 
-	for (j = 0; j < n_kv; j++) {
-		const ggml_half *k = kc->k_cache + base + (size_t)j * kvd;
-		float s = 0.0f;
-
-		for (d = 0; d < hd; d++)
-			s += q[d] * engine_fp16_to_fp32(k[d]);
-		sc[j] = s * scale;
-		if (sc[j] > mx)
-			mx = sc[j];
-	}
-	for (j = 0; j < n_kv; j++) {
-		sc[j] = expf(sc[j] - mx);
-		sum += sc[j];
-	}
-	memset(o, 0, (size_t)hd * sizeof(*o));
-	for (j = 0; j < n_kv; j++) {
-		const ggml_half *v = kc->v_cache + base + (size_t)j * kvd;
-		float w = (float)(sc[j] / sum);
-
-		for (d = 0; d < hd; d++)
-			o[d] += w * engine_fp16_to_fp32(v[d]);
-	}
+	engine_attn_f16(ws->q + ((size_t)t * hp->n_head + h0) * hd, group,
+			kc->k_cache + base, kc->v_cache + base, (size_t)kvd, n_kv,
+			hd, 1.0f / sqrtf((float)hd), sc,
+			ws->att + ((size_t)t * hp->n_head + h0) * hd);
 }
 
 static void attn_worker(int ith, int nth, void *arg)
 {
 	struct attn_job *job = arg;
 	engine_context *ws = job->tl->ws;
-	int n_head = ws->m->hp.n_head, total = job->tl->n * n_head, i;
-	/* the score row must hold the longest history in the tile */
-	float *sc = ws->scores + (size_t)ith * ws->n_ctx;
+	const struct hparams *hp = &ws->m->hp;
+	int n_kvh = hp->n_head_kv, total = job->tl->n * n_kvh, i;
+	/* the score rows must hold the longest history in the tile */
+	float *sc = ws->scores + (size_t)ith * ws->n_ctx *
+			       (size_t)(hp->n_head / hp->n_head_kv);
 
 	for (i = ith; i < total; i += nth)
-		attend_one(ws, job->layer, i / n_head, i % n_head, sc);
+		attend_group(ws, job->layer, i / n_kvh, i % n_kvh, sc);
 }
 
 /* ---------------------------------------------------------------------------
@@ -313,29 +311,28 @@ static void qk_prepare(struct tile *tl, const struct layer_w *w, int layer)
 {
 	engine_context *ws = tl->ws;
 	const struct hparams *hp = &ws->m->hp;
-	int hd = hp->head_dim, kvd = kv_dim(ws->m), t, h, d;
+	int hd = hp->head_dim, kvd = kv_dim(ws->m), t, h;
 
 	for (t = 0; t < tl->n; t++) {
 		engine_context *kc = ws->seq[t];
 		float *q = ws->q + (size_t)t * hp->n_head * hd;
 		float *k = ws->k + (size_t)t * kvd;
 		float *v = ws->v + (size_t)t * kvd;
+		const float *cs = ws->rope_cs + (size_t)t * hp->n_rot;
 		size_t off = ((size_t)layer * kc->n_ctx + (size_t)ws->pos[t]) * kvd;
 
 		for (h = 0; h < hp->n_head; h++) {
 			if (w->q_norm)
 				rmsnorm(q + h * hd, q + h * hd, w->q_norm, hd, hp->eps);
-			rope(ws->m, q + h * hd, ws->pos[t]);
+			rope_apply(ws->m, q + h * hd, cs);
 		}
 		for (h = 0; h < hp->n_head_kv; h++) {
 			if (w->k_norm)
 				rmsnorm(k + h * hd, k + h * hd, w->k_norm, hd, hp->eps);
-			rope(ws->m, k + h * hd, ws->pos[t]);
+			rope_apply(ws->m, k + h * hd, cs);
 		}
-		for (d = 0; d < kvd; d++) {
-			kc->k_cache[off + d] = engine_fp32_to_fp16(k[d]);
-			kc->v_cache[off + d] = engine_fp32_to_fp16(v[d]);
-		}
+		engine_f32_to_f16_row(k, kc->k_cache + off, (size_t)kvd);
+		engine_f32_to_f16_row(v, kc->v_cache + off, (size_t)kvd);
 	}
 }
 
@@ -378,8 +375,7 @@ static void ffn_block(struct tile *tl, int il)
 			w->ffn_norm, n_embd, hp->eps);
 	engine_matmul(c->tp, &w->w_gate, c->xn, n_tok, c->gate, c->mm_scratch);
 	engine_matmul(c->tp, &w->w_up, c->xn, n_tok, c->up, c->mm_scratch);
-	for (i = 0; i < n_ff_all; i++)
-		c->gate[i] = silu(c->gate[i]) * c->up[i];
+	engine_swiglu(c->gate, c->up, n_ff_all);
 	engine_matmul(c->tp, &w->w_down, c->gate, n_tok, c->xn, c->mm_scratch);
 	for (i = 0; i < (size_t)n_tok * n_embd; i++)
 		c->x[i] += c->xn[i];
@@ -395,6 +391,9 @@ static int forward_tile(struct tile *tl, int first, float *logits)
 	const struct hparams *hp = &c->m->hp;
 	int il, t;
 
+	/* every layer rotates by the same angles: compute them once */
+	for (t = 0; t < tl->n; t++)
+		rope_angles(c->m, c->pos[t], c->rope_cs + (size_t)t * hp->n_rot);
 	for (il = 0; il < hp->n_layer; il++) {
 		if (c->p.abort_cb && c->p.abort_cb(c->p.abort_user_data))
 			return HEARTH_ECANCELED;
