@@ -262,9 +262,12 @@ static void on_sse_data(struct bs_client *cl, const char *data, int64_t t_recv)
 	h = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "hearth"), "t_engine_ns");
 	if (cJSON_IsNumber(h) && cl->n_lat < cl->lat_cap)
 		cl->lat[cl->n_lat++] = t_recv - (int64_t)h->valuedouble;
+	/* the first token: content, a tool call, or the end (a reply whose
+	 * first token ended it has only its finish chunk) */
 	ch = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0);
 	d = cJSON_GetObjectItem(ch, "delta");
 	if (!cl->t_first && (cJSON_GetObjectItem(d, "tool_calls") ||
+			     cJSON_IsString(cJSON_GetObjectItem(ch, "finish_reason")) ||
 			     (cJSON_IsString(cJSON_GetObjectItem(d, "content")) &&
 			      cJSON_GetObjectItem(d, "content")->valuestring[0])))
 		cl->t_first = t_recv;
@@ -432,7 +435,7 @@ static void *client_main(void *arg)
 	client_read(cl, fd);
 	cl->t_end = mono_ns();
 	if (cl->ok && !cl->t_first)
-		client_fail(cl, "no content chunk arrived");
+		client_fail(cl, "the stream had neither content nor a finish chunk");
 out_close:
 	if (fd >= 0)
 		close(fd);
@@ -512,9 +515,11 @@ static void clients_free(struct bs_client *cls, int n)
 	}
 }
 
-/* Run n clients at once against port; fills r. Returns 0 when every
- * client completed its stream. */
-static int run_round(const struct hearth_cli *c, int port, int n, struct bs_round *r)
+/* Run n clients at once against port, numbered from first (a request
+ * never repeats an earlier one's user turn: only the system prompt is
+ * shared); fills r. Returns 0 when every client completed its stream. */
+static int run_round(const struct hearth_cli *c, int port, int n, int first,
+		     struct bs_round *r)
 {
 	struct bs_client cls[BS_MAX_CLIENTS];
 	pthread_t th[BS_MAX_CLIENTS];
@@ -526,7 +531,7 @@ static int run_round(const struct hearth_cli *c, int port, int n, struct bs_roun
 	memset(r, 0, sizeof(*r));
 	r->n_clients = n;
 	for (i = 0; i < n; i++) {
-		cls[i] = (struct bs_client){ .port = port, .index = i, .gate = &gate,
+		cls[i] = (struct bs_client){ .port = port, .index = first + i, .gate = &gate,
 			.max_tokens = c->gen > 0 ? c->gen : 64, .temperature = c->temperature,
 			.system = c->system[0] ? c->system : bs_system,
 			.seed = c->seed >= 0 ? c->seed : 1 };
@@ -599,7 +604,7 @@ int app_bench_serve(const struct hearth_cli *c)
 {
 	struct bs_server sv = { 0 };
 	struct bs_round r;
-	int counts[BS_MAX_COUNTS], n, i, max = 1, rc = 0;
+	int counts[BS_MAX_COUNTS], n, i, first, max = 1, rc = 0;
 
 	n = parse_counts(c->clients[0] ? c->clients : "1,4,10", counts);
 	if (n <= 0)
@@ -614,9 +619,9 @@ int app_bench_serve(const struct hearth_cli *c)
 		printf("bench serve: %s on 127.0.0.1:%d, %d tokens per request, temperature %.2f "
 		       "(one warm-up request first, not counted)\n", pipeline_model_name(sv.pl),
 		       sv.port, c->gen > 0 ? c->gen : 64, c->temperature);
-	rc = run_round(c, sv.port, 1, &r);
-	for (i = 0; i < n && !rc; i++) {
-		rc = run_round(c, sv.port, counts[i], &r);
+	rc = run_round(c, sv.port, 1, 0, &r);
+	for (i = 0, first = 1; i < n && !rc; first += counts[i++]) {
+		rc = run_round(c, sv.port, counts[i], first, &r);
 		round_print(c, app_model_path(c), &r);
 		fflush(stdout);
 	}

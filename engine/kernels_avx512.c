@@ -55,7 +55,10 @@
 #ifndef PF_DIST
 #define PF_DIST 4096
 #endif
-#define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T0
+#endif
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, PF_HINT)
 
 /* Tile shapes (rows × tokens); see the register budget notes by each. */
 #ifndef QROWS_X

@@ -162,7 +162,12 @@ static int job_start(pipeline *pl, struct pl_job *j)
 			return 1;
 		}
 	}
-	j->c = pl_ctx_acquire(pl, j);
+	rc = 0;
+	j->c = pl_ctx_acquire(pl, j, &rc);
+	if (rc) {
+		fail(j, rc, "%s", "cannot create a context (out of memory)");
+		return 1;
+	}
 	if (!j->c)
 		return 0;
 	if (j->n_prompt >= engine_n_ctx(j->c->ctx)) {
@@ -228,6 +233,56 @@ static size_t stop_partial(const struct pl_job *j)
 	return best;
 }
 
+/* Bytes of a UTF-8 sequence whose first byte is c; 0 if c cannot start
+ * one (a continuation byte, C0/C1, F5..FF). */
+static int utf8_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return 2;
+	if (c >= 0xE0 && c <= 0xEF)
+		return 3;
+	return c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+}
+
+/*
+ * The text the client will read, so that stop strings match it: invalid
+ * UTF-8 becomes U+FFFD, one per byte as tools_parser does; a sequence cut
+ * by a token boundary waits in j->u8 for its next bytes (with final it
+ * gets none). s is at most PL_PIECE_MAX bytes; out holds 3 bytes per byte
+ * of j->u8 + s.
+ */
+static size_t utf8_clean(struct pl_job *j, const char *s, size_t n, bool final,
+			 char *out)
+{
+	unsigned char buf[sizeof(j->u8) + PL_PIECE_MAX];
+	size_t len = j->u8_len, i = 0, o = 0, l;
+
+	memcpy(buf, j->u8, len);
+	memcpy(buf + len, s, n);
+	len += n;
+	j->u8_len = 0;
+	while (i < len) {
+		l = (size_t)utf8_len(buf[i]);
+		if (l && i + l > len && !final) {
+			memcpy(j->u8, buf + i, len - i);
+			j->u8_len = len - i;
+			break;
+		}
+		if (l && i + l <= len && tools_utf8_valid((const char *)buf + i, l)) {
+			memcpy(out + o, buf + i, l);
+			o += l;
+			i += l;
+		} else {
+			memcpy(out + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			i++;
+		}
+	}
+	return o;
+}
+
 /* Push a piece; returns 1 when a stop string was reached, 0, or < 0. */
 static int output_piece(struct pl_job *j, const char *s, size_t n)
 {
@@ -284,8 +339,9 @@ static void prefill_tile(pipeline *pl, struct pl_job *j)
  * batched pass), false when the job ended. */
 static bool decode_sample(pipeline *pl, struct pl_job *j)
 {
-	char piece[256];
+	char piece[PL_PIECE_MAX], clean[3 * (PL_PIECE_MAX + 4)];
 	int32_t tok = engine_sampler_sample(j->smp, engine_logits(j->c->ctx));
+	size_t m = 0;
 	int n, rc;
 
 	j->t_last = pl_now();
@@ -299,7 +355,9 @@ static bool decode_sample(pipeline *pl, struct pl_job *j)
 	j->n_gen++;
 	engine_sampler_accept(j->smp, tok);
 	n = engine_token_to_piece(pl->m, tok, piece, sizeof(piece), false);
-	rc = n > 0 ? output_piece(j, piece, (size_t)n) : 0;
+	if (n > 0)
+		m = utf8_clean(j, piece, (size_t)n, false, clean);
+	rc = m ? output_piece(j, clean, m) : 0;
 	if (rc < 0) {
 		fail(j, rc, "%s", "output failed");
 		return false;
@@ -372,8 +430,16 @@ void pl_job_finish(pipeline *pl, struct pl_job *j)
 	/* a parser never fed (the first token ended the reply) has nothing to
 	 * flush; j->hold exists once output_piece ran */
 	bool flush = j->finish && strcmp(j->finish, "error") && j->parser &&
-		     (j->hold || j->forced);
+		     (j->hold || j->forced || j->u8_len);
+	char clean[3 * sizeof(j->u8)];
+	size_t m;
 
+	/* a sequence the last token left incomplete will not be completed */
+	if (flush && j->u8_len) {
+		m = utf8_clean(j, "", 0, true, clean);
+		if (hold_add(j, clean, m))
+			fail(j, HEARTH_ENOMEM, "%s", "out of memory");
+	}
 	/* what the stop filter held back was not a stop string after all */
 	if (flush && j->hold_len && tools_parser_feed(j->parser, j->hold, j->hold_len))
 		fail(j, HEARTH_ENOMEM, "%s", "out of memory");

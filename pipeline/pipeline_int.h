@@ -23,6 +23,9 @@ struct pl_ctx {
 	struct pl_ctx *next;
 };
 
+/* Bytes of one token's text (engine_token_to_piece), at most. */
+#define PL_PIECE_MAX 256
+
 struct pl_job {
 	pipeline *pl;
 	uint64_t id, sid;
@@ -48,6 +51,8 @@ struct pl_job {
 	engine_sampler *smp;
 	tools_parser *parser;
 	char *hold;            /* generated text held back for stop strings */
+	unsigned char u8[4];   /* the start of a UTF-8 sequence a token cut */
+	size_t u8_len;
 	size_t hold_len, hold_cap;
 	int n_gen, cached;
 	bool ended;
@@ -114,8 +119,9 @@ void pl_job_finish(pipeline *pl, struct pl_job *j);
 void pl_job_free(struct pl_job *j);
 
 /* scheduler.c: a context for j (session's own or the best pooled one),
- * NULL when none is free now. */
-struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j);
+ * NULL when none is free now; *err = HEARTH_ENOMEM when none ever will be
+ * (a new context could not be made and no other is busy). */
+struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j, int *err);
 
 /* scheduler.c: the thread's body (arg: the pipeline). */
 void *pl_scheduler_main(void *arg);

@@ -109,10 +109,10 @@ static int shared_prefix(const struct pl_ctx *c, const struct pl_job *j)
  * whose history shares the longest prefix with its prompt, or a new one
  * while the pool is below pool_size.
  */
-struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j)
+struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j, int *err)
 {
 	struct pl_ctx *c, *best = NULL;
-	int n_pool = 0, best_len = -1, len;
+	int n_pool = 0, n_busy = 0, best_len = -1, len;
 
 	for (c = pl->ctxs; c; c = c->next) {
 		if (j->sid && c->sid == j->sid) {
@@ -122,6 +122,7 @@ struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j)
 		if (c->sid || j->sid)
 			continue;
 		n_pool++;
+		n_busy += c->busy;
 		len = c->busy ? -1 : shared_prefix(c, j);
 		if (len > best_len) {
 			best = c;
@@ -133,6 +134,8 @@ struct pl_ctx *pl_ctx_acquire(pipeline *pl, struct pl_job *j)
 		c = ctx_new(pl, j->sid);
 		if (c)
 			best = c;
+		else if (!best && (j->sid || !n_busy))
+			*err = HEARTH_ENOMEM; /* no context will come free */
 	}
 out_take:
 	if (best)

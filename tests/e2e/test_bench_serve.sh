@@ -43,12 +43,13 @@ for r in rows:
     for k in ("ttft_ms_p50", "ttft_ms_p95", "aggregate_tps", "added_latency_ms_p50",
               "added_latency_ms_p99", "completion_tokens", "latency_samples"):
         assert isinstance(r[k], (int, float)), (k, r)
-    # every client completed; the p95 is never below the p50; a stream
-    # carried at least one stamped chunk per client
+    # every client completed; a p95 is never below its p50; the streams
+    # carried stamped chunks (a random model may end a reply at its first
+    # token, so not necessarily one per client)
     assert r["completed"] == r["clients"], r
     assert 0 < r["ttft_ms_p50"] <= r["ttft_ms_p95"], r
     assert 0 <= r["added_latency_ms_p50"] <= r["added_latency_ms_p99"], r
-    assert r["latency_samples"] >= r["clients"] and r["completion_tokens"] >= r["clients"], r
+    assert r["latency_samples"] >= 1 and r["completion_tokens"] >= 1, r
 print("json ok")
 PYEOF
 check "bench serve --json: one object per client count with the figures" 'grep -q "json ok" "$tmp/jcheck"'
