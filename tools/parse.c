@@ -62,6 +62,8 @@ static int buf_reserve(struct buf *b, size_t extra)
 
 static int buf_add(struct buf *b, const char *s, size_t n)
 {
+	if (n == 0)
+		return 0; /* s may be NULL then, and memcpy must not see it */
 	if (buf_reserve(b, n))
 		return HEARTH_ENOMEM;
 	memcpy(b->p + b->len, s, n);

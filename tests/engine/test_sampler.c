@@ -82,6 +82,21 @@ static void test_filters_leave_best(void **state)
 	engine_sampler_free(mp);
 }
 
+static void test_top_k_selects(void **state)
+{
+	/* top_k 3 at a high temperature: only tokens 1 (3.0), 3 (2.9) and 6
+	 * (2.0) may come out, and each does over 600 draws (p ≥ 0.2 each) */
+	engine_sampler *s = make(5.0f, 3, 1.0f, 0.0f, 1.0f, 11);
+	int i, seen[NV] = { 0 };
+
+	(void)state;
+	for (i = 0; i < 600; i++)
+		seen[engine_sampler_sample(s, logits)]++;
+	assert_true(seen[1] > 0 && seen[3] > 0 && seen[6] > 0);
+	assert_int_equal(seen[1] + seen[3] + seen[6], 600);
+	engine_sampler_free(s);
+}
+
 static void test_top_p(void **state)
 {
 	/* T=1: p(1)=e^3, p(3)=e^2.9 … their shares are ≈ 0.39 and 0.35 (0.74 together) of the
@@ -148,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_greedy),
 		cmocka_unit_test(test_seed_reproduces),
 		cmocka_unit_test(test_filters_leave_best),
+		cmocka_unit_test(test_top_k_selects),
 		cmocka_unit_test(test_top_p),
 		cmocka_unit_test(test_repeat_penalty),
 		cmocka_unit_test(test_distribution),
