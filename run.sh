@@ -9,19 +9,23 @@ cd "$(dirname "$0")" || exit 1
 PKGS=(build-essential meson ninja-build pkg-config
       portaudio19-dev libsndfile1-dev libwebsockets-dev libopenblas-dev libopenblas0-pthread
       libcjson-dev libpng-dev libjpeg-dev libsqlite3-dev libmosquitto-dev libsoxr-dev
-      libcmocka-dev python3 python3-numpy python3-websockets curl)
+      libcmocka-dev python3)
+# Only the tests need these: numpy references, a WebSocket client, curl,
+# and the aarch64 cross compiler + qemu-user that run the NEON kernels.
+TEST_PKGS=(python3-numpy python3-websockets curl
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'run.sh: step failed: %s\n' "$*" >&2; exit 1; }
 
-install_deps() {
+install_deps() { # packages…
 	local missing=() p
-	for p in "${PKGS[@]}"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
 			|| missing+=("$p")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
-		step "dependencies: all ${#PKGS[@]} Debian packages present"
+		step "dependencies: all $# Debian packages present"
 		return 0
 	fi
 	step "installing Debian packages: ${missing[*]}"
@@ -91,14 +95,14 @@ install_node_test_deps() {
 case "${1:-serve}" in
 test)
 	shift
-	install_deps
+	install_deps "${PKGS[@]}" "${TEST_PKGS[@]}"
 	install_node_test_deps
 	configure build-test -Dsanitize=true -Dbuildtype=debugoptimized
 	run_tests "$@" || exit 1
 	;;
 *)
 	[ "${1:-}" = serve ] && shift
-	install_deps
+	install_deps "${PKGS[@]}"
 	configure build -Dbuildtype=release
 	step "start: build/app/hearth serve $*"
 	exec build/app/hearth serve "$@"
