@@ -44,6 +44,7 @@ static const struct opt opts[] = {
 	{ "log-level", OPT_STR, F(log_level), M_ALL, "LEVEL", "error, warn, info or debug" },
 	{ "listen", OPT_STR, F(listen), M(CMD_SERVE), "HOST:PORT", "address to serve on (default 127.0.0.1:8080)" },
 	{ "token", OPT_STR, F(token), M(CMD_SERVE), "TOKEN", "bearer token required from non-loopback clients" },
+	{ "trusted", OPT_STR, F(trusted), M(CMD_SERVE), "NETS", "clients served without a token: loopback (default) or none" },
 	{ "max-sessions", OPT_INT, F(max_sessions), M(CMD_SERVE), "N", "concurrent sessions (default 10)" },
 	{ "prompt", OPT_STR, F(prompt), M(CMD_CHAT) | M(CMD_BENCH), "TEXT", "chat: run once on TEXT; bench: prompt lengths, e.g. 128,512" },
 	{ "system", OPT_STR, F(system), M(CMD_CHAT) | M(CMD_SERVE) | M(CMD_BENCH), "TEXT", "system prompt (bench serve: every client's)" },
@@ -98,6 +99,7 @@ void cli_defaults(struct hearth_cli *c)
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
 	snprintf(c->log_level, sizeof(c->log_level), "warn");
 	snprintf(c->chat_format, sizeof(c->chat_format), "auto");
+	snprintf(c->trusted, sizeof(c->trusted), "loopback");
 	c->max_sessions = 10;
 	c->max_tokens = 256;
 	c->temperature = 0.7;

@@ -41,6 +41,7 @@ struct hearth_cli {
 	char listen[CLI_STR];      /* --listen HOST:PORT */
 	char token[CLI_STR];       /* --token: required from non-loopback */
 	int max_sessions;          /* --max-sessions */
+	char trusted[32];          /* --trusted loopback|none */
 
 	/* chat / generation */
 	char prompt[4096];         /* --prompt TEXT (bench: list "128,512") */

@@ -66,11 +66,14 @@ static int cmd_serve(const struct hearth_cli *c)
 	if (services_parse_listen(c->listen, host, sizeof(host), &port, err,
 				  sizeof(err)))
 		return app_usage_error(c->cmd, err);
+	if (strcmp(c->trusted, "none") && strcmp(c->trusted, "loopback"))
+		return app_usage_error(c->cmd, "--trusted must be loopback or none");
 	if (serve_pipeline(c, &pl))
 		return 1;
 	p.host = host;
 	p.port = port;
 	p.token = c->token;
+	p.trust_loopback = strcmp(c->trusted, "none") != 0;
 	p.max_sessions = c->max_sessions;
 	p.pipeline = pl;
 	rc = services_new(&p, &g_server, err, sizeof(err));

@@ -28,6 +28,7 @@ services_params services_default_params(void)
 		.host = "127.0.0.1",
 		.port = 8080,
 		.token = NULL,
+		.trust_loopback = true,
 		.max_sessions = 10,
 		.max_body = 1u << 20,
 		.model_name = NULL,
@@ -309,7 +310,7 @@ static bool authorized(services *s, struct lws *wsi)
 	char hdr[512] = "", arg[300] = "";
 	const char *q;
 
-	if (peer_trusted(wsi))
+	if (s->trust_loopback && peer_trusted(wsi))
 		return true;
 	if (!s->token[0])
 		return false;
@@ -604,6 +605,7 @@ int services_new(const services_params *p, services **out, char *err,
 		return HEARTH_ENOMEM;
 	snprintf(s->host, sizeof(s->host), "%s", p->host);
 	snprintf(s->token, sizeof(s->token), "%s", p->token ? p->token : "");
+	s->trust_loopback = p->trust_loopback;
 	s->pl = p->pipeline;
 	snprintf(s->model_name, sizeof(s->model_name), "%s",
 		 p->model_name ? p->model_name :

@@ -25,6 +25,8 @@ typedef struct services_params {
 	int port;               /* 1..65535 */
 	const char *token;      /* bearer token for non-loopback clients, or
 				   NULL/"" (then only loopback is served) */
+	bool trust_loopback;    /* loopback clients need no token (default);
+				   false: everyone must show it */
 	int max_sessions;
 	size_t max_body;        /* bytes; larger requests get 413 */
 	const char *model_name; /* reported by /health; NULL = the pipeline's */

@@ -99,6 +99,7 @@ struct services {
 	volatile sig_atomic_t stop;
 	char host[64];
 	char token[256];
+	bool trust_loopback;
 	char model_name[128];
 	int port, max_sessions;
 	size_t max_body;

@@ -67,5 +67,30 @@ for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 wait $pid; rc=$?
 check "SIGINT: clean exit 0" '[ $rc -eq 0 ]'
 
+# auth: with --trusted none even loopback clients must show the token, as
+# any client from another network must by default
+port=$(free_port)
+"$HEARTH" serve --listen "127.0.0.1:$port" --trusted none --token s3cret-t0ken \
+	2>"$tmp/auth.log" &
+pid=$!
+for i in $(seq 1 100); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
+	[ "$code" != 000 ] && break
+	sleep 0.1
+done
+check "no token: 401" '[ "$code" = 401 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong-token" \
+	"http://127.0.0.1:$port/health")
+check "wrong token: 401" '[ "$code" = 401 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer s3cret-t0ken" \
+	"http://127.0.0.1:$port/health")
+check "Bearer token: 200" '[ "$code" = 200 ]'
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health?token=s3cret-t0ken")
+check "?token= (browsers' WebSocket): 200" '[ "$code" = 200 ]'
+check "the token never reaches the log" '! grep -q s3cret-t0ken "$tmp/auth.log"'
+kill -TERM $pid; wait $pid
+"$HEARTH" serve --trusted everyone >/dev/null 2>&1; rc=$?
+check "--trusted with a bad value exits 2" '[ $rc -eq 2 ]'
+
 echo "$fails failure(s)"
 [ $fails -eq 0 ]
