@@ -58,7 +58,13 @@
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T0
 #endif
-#define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, PF_HINT)
+/* A group is 68-72 bytes, more than a line: fetch its first and last
+ * byte's lines so no line of the stream is left to a demand miss. */
+#define PREFETCH(p, n)                                                         \
+	do {                                                                   \
+		_mm_prefetch((const char *)(p) + PF_DIST, PF_HINT);            \
+		_mm_prefetch((const char *)(p) + PF_DIST + (n) - 1, PF_HINT);  \
+	} while (0)
 
 /* Tile shapes (rows × tokens); see the register budget notes by each. */
 #ifndef QROWS_X
@@ -312,7 +318,7 @@ AI void q4_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 72 * g;
 
-			PREFETCH(p);
+			PREFETCH(p, 72);
 
 			q4_0_group(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 8),
 				   xa, xs, g, T, acc[r]);
@@ -382,7 +388,7 @@ AI void q8_0_tile_t(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 		UNROLL for (int r = 0; r < QROWS; r++) {
 			const uint8_t *p = wr[r] + 68 * g;
 
-			PREFETCH(p);
+			PREFETCH(p, 68);
 
 			q8_0_pair(_mm512_loadu_si512(p), _mm512_loadu_si512(p + 4),
 				  xa, xs, g, T, acc[r]);

@@ -28,54 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------------------
- * Allocation-failure injection: linked with --wrap=malloc,calloc,realloc
- * (tests/engine/meson.build). Armed only around the engine calls swept.
- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-
-static long alloc_fail_at = -1; /* fail the call with this index; -1 never */
-static long alloc_calls;
-
-static bool alloc_should_fail(void)
-{
-	return alloc_fail_at >= 0 && alloc_calls++ == alloc_fail_at;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return alloc_should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-	return alloc_should_fail() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	return alloc_should_fail() ? NULL : __real_realloc(p, n);
-}
-
-static void alloc_arm(long at)
-{
-	alloc_fail_at = at;
-	alloc_calls = 0;
-}
-
-/* Disarm; true if the armed failure was hit. */
-static bool alloc_disarm(void)
-{
-	bool hit = alloc_fail_at >= 0 && alloc_calls > alloc_fail_at;
-
-	alloc_fail_at = -1;
-	return hit;
-}
+#include "alloc_fail.h"
 
 /* The shape of Hearth's home tools, plus edge cases: "set" is a prefix of
  * "set_timer", a bare function object, a tool without parameters. */
