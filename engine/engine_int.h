@@ -200,6 +200,8 @@ typedef struct engine_mat {
 	int64_t ne1;       /* rows (output features) */
 	size_t row_bytes;
 	const void *data;  /* (ne1, ne0) of type, row-major */
+	uint32_t layout;   /* 0: data as GGUF stores it; otherwise repacked by
+			      engine_matmul_repack for the active SIMD path */
 } engine_mat;
 
 /*
@@ -210,6 +212,18 @@ typedef struct engine_mat {
 void engine_matmul(engine_threadpool *tp, const engine_mat *w, const float *x,
 		   int n_tok, float *y, void *scratch);
 size_t engine_matmul_scratch(const engine_mat *w, int n_tok);
+/*
+ * Load-time repacking of a weight matrix into the active SIMD path's own
+ * layout (rows interleaved in groups so vector lanes are rows: decode then
+ * streams one sequential run per thread with a fraction of the unpacking
+ * work, and prefill needs no per-call gathers). _size returns the bytes of
+ * the repacked matrix, or 0 when the path keeps w as it is. _repack writes
+ * them to dst (64-byte aligned, owned by the caller, outliving *out) and
+ * fills *out; engine_matmul then reads only dst. Rows are still looked up
+ * (embeddings) in the original, which the repacked copy does not replace.
+ */
+size_t engine_matmul_repack_size(const engine_mat *w);
+void engine_matmul_repack(const engine_mat *w, void *dst, engine_mat *out);
 /* Name of the SIMD path in use ("scalar", "avx2", "avx512", "neon"). */
 const char *engine_simd_name(void);
 

@@ -26,6 +26,7 @@
  * #if must match the meson condition that compiles the file. */
 static const engine_kernels *const kernel_paths[] = {
 #if defined(__x86_64__)
+	&engine_kernels_amx,
 	&engine_kernels_avx512,
 	&engine_kernels_avx2,
 #endif
@@ -87,4 +88,21 @@ void engine_matmul(engine_threadpool *tp, const engine_mat *w, const float *x,
 size_t engine_matmul_scratch(const engine_mat *w, int n_tok)
 {
 	return engine_kernels_active()->matmul_scratch(w, n_tok);
+}
+
+size_t engine_matmul_repack_size(const engine_mat *w)
+{
+	const engine_kernels *k = engine_kernels_active();
+
+	return k->repack_size ? k->repack_size(w) : 0;
+}
+
+void engine_matmul_repack(const engine_mat *w, void *dst, engine_mat *out)
+{
+	const engine_kernels *k = engine_kernels_active();
+
+	if (k->repack && k->repack_size && k->repack_size(w))
+		k->repack(w, dst, out);
+	else
+		*out = *w;
 }

@@ -678,12 +678,12 @@ static const ktype *const avx2_types[GGML_T_COUNT] = {
 static void avx2_matmul(engine_threadpool *tp, const engine_mat *w,
 			const float *x, int n_tok, float *y, void *scratch)
 {
-	ktiled_matmul(avx2_types, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(avx2_types, NULL, tp, w, x, n_tok, y, scratch);
 }
 
 static size_t avx2_matmul_scratch(const engine_mat *w, int n_tok)
 {
-	return ktiled_matmul_scratch(avx2_types, w, n_tok);
+	return ktiled_matmul_scratch(avx2_types, NULL, w, n_tok);
 }
 
 const engine_kernels engine_kernels_avx2 = {

@@ -48,22 +48,26 @@
  * not always do it by itself, at -O2 least of all). */
 #define UNROLL _Pragma("GCC unroll 16")
 
-/* Decode streams every weight byte from memory once; a single core's
- * hardware prefetchers do not keep enough lines in flight for the tile's
- * interleaved row streams, so each row fetches PF_DIST bytes ahead (the
- * same place in the rows of the next tile or two). */
+/* Decode streams every weight byte from memory once, and one core is
+ * latency-bound doing it: the hardware prefetchers alone keep too few
+ * lines in flight (measured on the reference VM: single-thread decode
+ * 0.67× llama.cpp without software prefetch, 0.85× at 4 KiB, ~0.95× at
+ * 8 KiB into L2). So every stream fetches PF_DIST bytes ahead into L2,
+ * whose queue holds more misses than L1's fill buffers. */
 #ifndef PF_DIST
-#define PF_DIST 4096
+#define PF_DIST 8192
 #endif
 #ifndef PF_HINT
-#define PF_HINT _MM_HINT_T0
+#define PF_HINT _MM_HINT_T1
 #endif
-/* A group is 68-72 bytes, more than a line: fetch its first and last
- * byte's lines so no line of the stream is left to a demand miss. */
+/* The n bytes at p, PF_DIST ahead: every line they touch (a group or
+ * block is rarely line-aligned), so none is left to a demand miss. */
 #define PREFETCH(p, n)                                                         \
 	do {                                                                   \
-		_mm_prefetch((const char *)(p) + PF_DIST, PF_HINT);            \
-		_mm_prefetch((const char *)(p) + PF_DIST + (n) - 1, PF_HINT);  \
+		const char *pf_ = (const char *)(p) + PF_DIST;                 \
+		for (size_t o_ = 0; o_ < (size_t)(n); o_ += 64)                \
+			_mm_prefetch(pf_ + o_, PF_HINT);                       \
+		_mm_prefetch(pf_ + (n) - 1, PF_HINT);                          \
 	} while (0)
 
 /* Tile shapes (rows × tokens); see the register budget notes by each. */
@@ -99,6 +103,15 @@ AI __mmask64 first_bytes(int64_t n)
 AI __m512 zero_ps(void)
 {
 	return _mm512_setzero_ps();
+}
+
+/* Four bytes at p broadcast to every int32 lane. */
+AI __m512i bcast4(const void *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, 4);
+	return _mm512_set1_epi32(v);
 }
 
 /* Mask of the first min(n, 16) lanes. */
@@ -617,6 +630,417 @@ static void q8_0_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 }
 
 /* ---------------------------------------------------------------------------
+ * Repacked Q4_0 and Q8_0 (engine_matmul_repack, layout KT_LAYOUT_R16).
+ * Rows are interleaved in groups of 16 — the 16 int32 lanes — block by
+ * block: a group's block b holds qs dword k of each row r at qs[k][4r..]
+ * and the 16 scales, exactly the bytes of the 16 GGUF blocks (288 B for
+ * Q4_0, 544 B for Q8_0), so group g starts where row 16g did and the row
+ * count rounds up to 16 (zero rows, scale 0). Q8_0 levels are stored as
+ * u8 q + 128 and Q4_0's as their nibbles (0..15): vpdpbusd's unsigned side,
+ * against the activations' signed bytes broadcast 4 at a time; the
+ * offset (128 or 8)·Σx of each activation block starts the accumulator.
+ * A group streams sequentially (one run per thread in decode) and costs
+ * ~25 vector instructions per 288 bytes instead of ~50 in the tile path.
+ * Blocks are 288/544 bytes, so their vectors are 32-byte aligned only.
+ */
+#define R16 16
+#define PK_SLICE 32  /* blocks per K-slice when many tokens share them */
+#define PK_TOK 8
+
+typedef struct q4r16 {
+	uint8_t qs[4][64];   /* [k][4r + i]: qs byte 4k + i of row r */
+	ggml_half d[R16];
+} q4r16;
+
+typedef struct q8r16 {
+	uint8_t qs[8][64];   /* [k][4r + i]: q + 128 of element 4k + i, row r */
+	ggml_half d[R16];
+} q8r16;
+
+_Static_assert(sizeof(q4r16) == R16 * sizeof(block_q4_0), "q4r16 = 16 blocks");
+_Static_assert(sizeof(q8r16) == R16 * sizeof(block_q8_0), "q8r16 = 16 blocks");
+
+/* Activations: int8 q[ne0] (natural order), then per block of 32 its scale
+ * and the accumulator start −offset·Σq. */
+typedef struct pk_blk {
+	float d;
+	int32_t corr;
+} pk_blk;
+
+static size_t pk_act_bytes(int64_t ne0)
+{
+	return (size_t)ne0 + (size_t)(ne0 / QK8_0) * sizeof(pk_blk);
+}
+
+AI void pk_prep(const float *x, void *xa, int64_t ne0, int offset)
+{
+	int8_t *q = xa;
+	pk_blk *pb = (pk_blk *)(q + ne0);
+
+	for (int64_t b = 0; b < ne0 / QK8_0; b++) {
+		__m512i q0, q1;
+
+		pb[b].d = quant_block32(x + b * QK8_0, &q0, &q1);
+		pb[b].corr = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+		_mm_storeu_si128((__m128i *)(q + b * QK8_0), _mm512_cvtepi32_epi8(q0));
+		_mm_storeu_si128((__m128i *)(q + b * QK8_0 + 16), _mm512_cvtepi32_epi8(q1));
+	}
+}
+
+static void pk_prep_q4_0(const float *x, void *xa, int64_t ne0)
+{
+	pk_prep(x, xa, ne0, 8);
+}
+
+static void pk_prep_q8_0(const float *x, void *xa, int64_t ne0)
+{
+	pk_prep(x, xa, ne0, 128);
+}
+
+/* acc[t] (16 rows) += blocks b0..b0+nbs of group wg · T tokens. */
+AI void pk_group_t(const uint8_t *wg, bool q8, int64_t b0, int nbs,
+		   const uint8_t *xa, size_t xs, int64_t ne0, __m512 *acc, int T)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
+
+	for (int64_t b = b0; b < b0 + nbs; b++) {
+		const uint8_t *blk = wg + (size_t)b * bs;
+		__m512i lv[8];  /* lv[j]: levels of elements 4j..4j+3 */
+		__m512 dw;
+
+		PREFETCH(blk, bs);
+		if (q8) {
+			UNROLL for (int k = 0; k < 8; k++)
+				lv[k] = _mm512_loadu_si512(((const q8r16 *)blk)->qs[k]);
+			dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((const q8r16 *)blk)->d));
+		} else {
+			UNROLL for (int k = 0; k < 4; k++) {
+				__m512i v = _mm512_loadu_si512(((const q4r16 *)blk)->qs[k]);
+
+				lv[k] = _mm512_and_si512(v, m4);
+				lv[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+			}
+			dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((const q4r16 *)blk)->d));
+		}
+		UNROLL for (int t = 0; t < T; t++) {
+			const int8_t *xq = (const int8_t *)(xa + (size_t)t * xs) + b * QK8_0;
+			const pk_blk *pb = (const pk_blk *)(xa + (size_t)t * xs + ne0) + b;
+			__m512i c = _mm512_set1_epi32(pb->corr);
+
+			UNROLL for (int j = 0; j < 8; j++)
+				c = _mm512_dpbusd_epi32(c, lv[j], bcast4(xq + 4 * j));
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c),
+						 _mm512_mul_ps(dw, _mm512_set1_ps(pb->d)), acc[t]);
+		}
+	}
+}
+
+/* One group's slice for T tokens; y[t·ldy + r] (+)= the sums, rows m. */
+AI void pk_tokens_t(const uint8_t *wg, bool q8, int64_t b0, int nbs,
+		    const uint8_t *xa, size_t xs, int64_t ne0, float *y,
+		    int64_t ldy, __mmask16 m, int T)
+{
+	__m512 acc[PK_TOK];
+
+	UNROLL for (int t = 0; t < PK_TOK; t++)
+		acc[t] = zero_ps();
+	pk_group_t(wg, q8, b0, nbs, xa, xs, ne0, acc, T);
+	UNROLL for (int t = 0; t < T; t++) {
+		float *yt = y + t * ldy;
+
+		if (b0)
+			acc[t] = _mm512_add_ps(acc[t], _mm512_maskz_loadu_ps(m, yt));
+		_mm512_mask_storeu_ps(yt, m, acc[t]);
+	}
+}
+
+#define PK_CASE(N)                                                             \
+	case N:                                                                \
+		pk_tokens_t(wg, q8, b0, nbs, xa, xs, ne0, y, ldy, m, N);      \
+		break;
+
+AI void pk_tokens(const uint8_t *wg, bool q8, int64_t b0, int nbs,
+		  const uint8_t *xa, size_t xs, int64_t ne0, float *y,
+		  int64_t ldy, __mmask16 m, int nt)
+{
+	switch (nt) {
+	PK_CASE(1) PK_CASE(2) PK_CASE(3) PK_CASE(4) PK_CASE(5) PK_CASE(6)
+	PK_CASE(7)
+	default: PK_CASE(8)
+	}
+}
+
+/* ktype.gemm for repacked rows [0, nr) (whole groups from w) and every
+ * token. Many tokens: K-slices of PK_SLICE blocks so every token's slice
+ * of activations stays in L2 while the groups stream past; a few tokens:
+ * one slice, so a thread reads its rows in one sequential run. */
+AI void pk_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
+		const uint8_t *xa, size_t xs, int n_tok, int64_t ne0, float *y,
+		int64_t ldy)
+{
+	int64_t nb = ne0 / QK8_0;
+	int64_t slice = n_tok > PK_TOK ? PK_SLICE : nb;
+
+	for (int64_t b0 = 0; b0 < nb; b0 += slice) {
+		int nbs = (int)(nb - b0 < slice ? nb - b0 : slice);
+
+		for (int g = 0; g * R16 < nr; g++) {
+			__mmask16 m = tail16(nr - g * R16);
+
+			for (int t0 = 0; t0 < n_tok; t0 += PK_TOK)
+				pk_tokens(w + (size_t)g * R16 * rb, q8, b0, nbs,
+					  xa + (size_t)t0 * xs, xs, ne0,
+					  y + t0 * ldy + g * R16, ldy, m,
+					  n_tok - t0 < PK_TOK ? n_tok - t0 : PK_TOK);
+		}
+	}
+}
+
+static void pk_gemm_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	pk_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void pk_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	pk_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+/* ---------------------------------------------------------------------------
+ * AMX (the "amx" path: everything as "avx512" except many-token products
+ * of repacked Q4_0/Q8_0). A repacked block of a 16-row group is already an
+ * AMX B tile in the pairing TDPBSUD wants: 8 tile rows of 4-byte groups,
+ * one per weight row (Q8_0 as stored; Q4_0 after splitting the nibbles
+ * into a 512-byte buffer once per group and K-slice). The A tile is 16
+ * tokens × the block's 32 activation bytes, straight from the prepared
+ * activations at the token stride. One TDPBSUD makes the 16 × 16 int32
+ * block sums (8192 multiply-adds); AVX-512 then applies the per-block
+ * scales (dw of each row × dx of each token) and the −offset·Σx start,
+ * 16 rows of the C tile at a time. Two C tiles alternate so the tile unit
+ * works on one block while the vector units finish the previous one.
+ * Token counts that are not a multiple of 16 finish on the VNNI kernel.
+ */
+#define AMX_TOK 16
+
+typedef struct amx_tilecfg {
+	uint8_t palette;
+	uint8_t start_row;
+	uint8_t reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+} amx_tilecfg;
+
+/* Tiles 0, 1: C (16 tokens × 16 int32); 2, 3: A (16 tokens × 32 bytes);
+ * 4, 5: B (8 × 64 bytes). Tile configuration is per thread. */
+static void amx_config(void)
+{
+	amx_tilecfg c;
+
+	memset(&c, 0, sizeof(c));
+	c.palette = 1;
+	for (int i = 0; i < 2; i++) {
+		c.rows[i] = 16;
+		c.colsb[i] = 64;
+		c.rows[2 + i] = 16;
+		c.colsb[2 + i] = 32;
+		c.rows[4 + i] = 8;
+		c.colsb[4 + i] = 64;
+	}
+	_tile_loadconfig(&c);
+}
+
+/* The tile loads are inline asm without a memory operand the compiler can
+ * see: make the stores that built their sources happen first. */
+#define AMX_BARRIER() __asm__ volatile("" ::: "memory")
+
+/* acc[t] += scales · (C row t + corr) for block b of 16 tokens. */
+AI void amx_epilogue(const int32_t *cb, __m512 dw, const uint8_t *xa,
+		     size_t xs, int64_t ne0, int64_t b, __m512 *acc)
+{
+	UNROLL for (int t = 0; t < AMX_TOK; t++) {
+		const pk_blk *pb = (const pk_blk *)(xa + (size_t)t * xs + ne0) + b;
+		__m512i c = _mm512_add_epi32(_mm512_load_si512(cb + 16 * t),
+					     _mm512_set1_epi32(pb->corr));
+
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c),
+					 _mm512_mul_ps(dw, _mm512_set1_ps(pb->d)), acc[t]);
+	}
+}
+
+AI __m512 amx_dw(const uint8_t *blk, size_t bs)
+{
+	return _mm512_cvtph_ps(_mm256_loadu_si256(
+		(const __m256i *)(blk + bs - R16 * sizeof(ggml_half))));
+}
+
+/* 16 tokens (xa = the first) × one group's blocks b0..b0+nbs; bt[i] is the
+ * B tile of block b0+i. y[t·ldy + r] (+)= the sums, rows m. */
+static void amx_group_tok16(const uint8_t *const *bt, const uint8_t *wg,
+			    size_t bs, int64_t b0, int nbs, const uint8_t *xa,
+			    size_t xs, int64_t ne0, float *y, int64_t ldy,
+			    __mmask16 m)
+{
+	int32_t cb[2][AMX_TOK * 16] __attribute__((aligned(64)));
+	__m512 acc[AMX_TOK];
+	int i;
+
+	UNROLL for (int t = 0; t < AMX_TOK; t++)
+		acc[t] = zero_ps();
+	AMX_BARRIER();
+	for (i = 0; i + 2 <= nbs; i += 2) {
+		int64_t b = b0 + i;
+
+		_tile_loadd(4, bt[i], 64);
+		_tile_loadd(2, xa + b * QK8_0, xs);
+		_tile_zero(0);
+		_tile_loadd(5, bt[i + 1], 64);
+		_tile_loadd(3, xa + (b + 1) * QK8_0, xs);
+		_tile_zero(1);
+		_tile_dpbsud(0, 2, 4);
+		_tile_dpbsud(1, 3, 5);
+		_tile_stored(0, cb[0], 64);
+		_tile_stored(1, cb[1], 64);
+		amx_epilogue(cb[0], amx_dw(wg + (size_t)b * bs, bs), xa, xs, ne0, b, acc);
+		amx_epilogue(cb[1], amx_dw(wg + (size_t)(b + 1) * bs, bs), xa, xs, ne0,
+			     b + 1, acc);
+	}
+	if (i < nbs) {
+		int64_t b = b0 + i;
+
+		_tile_loadd(4, bt[i], 64);
+		_tile_loadd(2, xa + b * QK8_0, xs);
+		_tile_zero(0);
+		_tile_dpbsud(0, 2, 4);
+		_tile_stored(0, cb[0], 64);
+		amx_epilogue(cb[0], amx_dw(wg + (size_t)b * bs, bs), xa, xs, ne0, b, acc);
+	}
+	UNROLL for (int t = 0; t < AMX_TOK; t++) {
+		float *yt = y + t * ldy;
+
+		if (b0)
+			acc[t] = _mm512_add_ps(acc[t], _mm512_maskz_loadu_ps(m, yt));
+		_mm512_mask_storeu_ps(yt, m, acc[t]);
+	}
+}
+
+/* Q4_0 group blocks b0..b0+nbs as B tiles (levels 0..15, row j of a tile =
+ * elements 4j..4j+3) into buf; bt[i] points at each. */
+static void amx_unpack_q4_0(const uint8_t *wg, int64_t b0, int nbs,
+			    uint8_t *buf, const uint8_t **bt)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+
+	for (int i = 0; i < nbs; i++) {
+		const q4r16 *blk = (const q4r16 *)wg + b0 + i;
+		uint8_t *o = buf + (size_t)i * 512;
+
+		UNROLL for (int k = 0; k < 4; k++) {
+			__m512i v = _mm512_loadu_si512(blk->qs[k]);
+
+			_mm512_store_si512(o + 64 * k, _mm512_and_si512(v, m4));
+			_mm512_store_si512(o + 64 * (k + 4),
+					   _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+		}
+		bt[i] = o;
+	}
+}
+
+AI void amx_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
+		 const uint8_t *xa, size_t xs, int n_tok, int64_t ne0, float *y,
+		 int64_t ldy)
+{
+	uint8_t buf[PK_SLICE * 512] __attribute__((aligned(64)));
+	const uint8_t *bt[PK_SLICE];
+	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
+	int64_t nb = ne0 / QK8_0;
+	int full = n_tok / AMX_TOK * AMX_TOK;
+
+	amx_config();
+	for (int64_t b0 = 0; b0 < nb; b0 += PK_SLICE) {
+		int nbs = (int)(nb - b0 < PK_SLICE ? nb - b0 : PK_SLICE);
+
+		for (int g = 0; g * R16 < nr; g++) {
+			const uint8_t *wg = w + (size_t)g * R16 * rb;
+			__mmask16 m = tail16(nr - g * R16);
+
+			if (q8)
+				for (int i = 0; i < nbs; i++)
+					bt[i] = wg + (size_t)(b0 + i) * bs;
+			else
+				amx_unpack_q4_0(wg, b0, nbs, buf, bt);
+			for (int t0 = 0; t0 < full; t0 += AMX_TOK)
+				amx_group_tok16(bt, wg, bs, b0, nbs, xa + (size_t)t0 * xs,
+						xs, ne0, y + t0 * ldy + g * R16, ldy, m);
+			for (int t0 = full; t0 < n_tok; t0 += PK_TOK)
+				pk_tokens(wg, q8, b0, nbs, xa + (size_t)t0 * xs, xs, ne0,
+					  y + t0 * ldy + g * R16, ldy, m,
+					  n_tok - t0 < PK_TOK ? n_tok - t0 : PK_TOK);
+		}
+	}
+}
+
+static void amx_gemm_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	if (n_tok < AMX_TOK)
+		pk_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+	else
+		amx_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void amx_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	if (n_tok < AMX_TOK)
+		pk_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+	else
+		amx_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static size_t avx512_repack_size(const engine_mat *w)
+{
+	if (w->layout || (w->type != GGML_T_Q4_0 && w->type != GGML_T_Q8_0) ||
+	    w->ne0 % QK8_0 || w->ne1 <= 0)
+		return 0;
+	return (size_t)((w->ne1 + R16 - 1) / R16) * R16 * w->row_bytes;
+}
+
+static void avx512_repack(const engine_mat *w, void *dst, engine_mat *out)
+{
+	bool q8 = w->type == GGML_T_Q8_0;
+	size_t bs = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+	int64_t nb = w->ne0 / QK8_0, ng = (w->ne1 + R16 - 1) / R16;
+	uint8_t *o = dst;
+
+	for (int64_t g = 0; g < ng; g++) {
+		for (int64_t b = 0; b < nb; b++, o += R16 * bs) {
+			ggml_half *d = (ggml_half *)(o + R16 * bs - R16 * sizeof(ggml_half));
+
+			memset(o, q8 ? 0x80 : 0, R16 * bs);
+			for (int r = 0; r < R16 && g * R16 + r < w->ne1; r++) {
+				const uint8_t *src = (const uint8_t *)w->data +
+						     (size_t)(g * R16 + r) * w->row_bytes + b * bs;
+
+				memcpy(&d[r], src, sizeof(ggml_half));
+				for (size_t k = 0; k < (bs - 2) / 4; k++)
+					for (int i = 0; i < 4; i++)
+						o[k * 64 + 4 * r + i] = (uint8_t)(
+							src[2 + 4 * k + i] ^ (q8 ? 0x80 : 0));
+			}
+			if (g * R16 + R16 > w->ne1) /* padding rows: scale 0 */
+				for (int64_t r = w->ne1 - g * R16; r < R16; r++)
+					d[r] = 0;
+		}
+	}
+	*out = *w;
+	out->data = dst;
+	out->layout = KT_LAYOUT_R16;
+}
+
+/* ---------------------------------------------------------------------------
  * K-quant activations: one ak_block per 256 elements.
  */
 typedef struct ak_block {
@@ -874,8 +1298,11 @@ AI void q6_k_block(const block_q6_K *b, const uint8_t *xa, size_t xs,
 				acc[r][t] = zero_ps();                         \
 		for (int64_t sb = 0; sb < ne0 / QK_K; sb++)                    \
 			UNROLL for (int r = 0; r < KROWS; r++)                        \
+			{                                              \
+				PREFETCH((const BT *)wr[r] + sb, sizeof(BT)); \
 				FN((const BT *)wr[r] + sb, xa, xs, sb, T,      \
 				   acc[r]);                                    \
+			}                                              \
 		STORE_TILE(acc, nr, T, y, ldy);                                \
 	}                                                                      \
 	TILE_SWITCH(NAME, KTOK)
@@ -1057,14 +1484,6 @@ static void gk_pack_q6_k(const uint8_t *w, size_t rb, int nr, int64_t sb0,
 				g->sc[j][r] = d * b->scales[j];
 		}
 	}
-}
-
-AI __m512i bcast4(const void *p)
-{
-	int32_t v;
-
-	memcpy(&v, p, 4);
-	return _mm512_set1_epi32(v);
 }
 
 /* acc[t] += T tokens × one packed Q4_K/Q5_K super-block (16 rows). */
@@ -1250,7 +1669,7 @@ AI void f_row(__m512 wv, const uint8_t *xa, size_t xs, int64_t i, __mmask16 m,
 
 /* Masked loads cost the same as plain ones, so the row tail needs no
  * separate loop: the last step's mask covers what is left. */
-#define F_TILE(NAME, LOADW)                                                    \
+#define F_TILE(NAME, LOADW, ESZ)                                                  \
 	AI void NAME##_t(const uint8_t *w, size_t rb, int nr,                 \
 			 const uint8_t *xa, size_t xs, int64_t ne0, float *y, \
 			 int64_t ldy, int T)                                  \
@@ -1263,17 +1682,19 @@ AI void f_row(__m512 wv, const uint8_t *xa, size_t xs, int64_t i, __mmask16 m,
 				acc[r][t] = zero_ps();                         \
 		for (int64_t i = 0; i < ne0; i += 16) {                        \
 			__mmask16 m = tail16(ne0 - i);                         \
-			UNROLL for (int r = 0; r < FROWS; r++)                        \
+			UNROLL for (int r = 0; r < FROWS; r++) {                      \
+				PREFETCH(wr[r] + i * ESZ, 16 * ESZ);           \
 				f_row(LOADW(wr[r], i, m), xa, xs, i, m, T,     \
 				      acc[r]);                                 \
+			}                                                      \
 		}                                                              \
 		STORE_TILE(acc, nr, T, y, ldy);                                \
 	}                                                                      \
 	TILE_SWITCH(NAME, FTOK)
 
-F_TILE(f32_tile, load_f32w)
-F_TILE(f16_tile, load_f16w)
-F_TILE(bf16_tile, load_bf16w)
+F_TILE(f32_tile, load_f32w, 4)
+F_TILE(f16_tile, load_f16w, 2)
+F_TILE(bf16_tile, load_bf16w, 2)
 
 static size_t no_act(int64_t ne0)
 {
@@ -1724,6 +2145,39 @@ static const ktype t_f16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
 static const ktype t_bf16 = { .rmax = FROWS, .tmax = FTOK, .act_bytes = no_act,
 			      .tile = bf16_tile, F_GEMM(bf16_gemm) };
 
+static const ktype t_q4_0_r16 = {
+	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q4_0,
+	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
+	.gemm_prep = pk_prep_q4_0, .gemm = pk_gemm_q4_0,
+};
+static const ktype t_q8_0_r16 = {
+	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q8_0,
+	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
+	.gemm_prep = pk_prep_q8_0, .gemm = pk_gemm_q8_0,
+};
+
+/* Matrices avx512_repack made (layout KT_LAYOUT_R16). */
+static const ktype *const avx512_packed[GGML_T_COUNT] = {
+	[GGML_T_Q4_0] = &t_q4_0_r16,
+	[GGML_T_Q8_0] = &t_q8_0_r16,
+};
+
+static const ktype t_q4_0_r16_amx = {
+	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q4_0,
+	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
+	.gemm_prep = pk_prep_q4_0, .gemm = amx_gemm_q4_0,
+};
+static const ktype t_q8_0_r16_amx = {
+	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q8_0,
+	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
+	.gemm_prep = pk_prep_q8_0, .gemm = amx_gemm_q8_0,
+};
+
+static const ktype *const amx_packed[GGML_T_COUNT] = {
+	[GGML_T_Q4_0] = &t_q4_0_r16_amx,
+	[GGML_T_Q8_0] = &t_q8_0_r16_amx,
+};
+
 static const ktype *const avx512_types[GGML_T_COUNT] = {
 	[GGML_T_F32] = &t_f32,
 	[GGML_T_F16] = &t_f16,
@@ -1738,12 +2192,12 @@ static const ktype *const avx512_types[GGML_T_COUNT] = {
 static void avx512_matmul(engine_threadpool *tp, const engine_mat *w,
 			  const float *x, int n_tok, float *y, void *scratch)
 {
-	ktiled_matmul(avx512_types, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(avx512_types, avx512_packed, tp, w, x, n_tok, y, scratch);
 }
 
 static size_t avx512_matmul_scratch(const engine_mat *w, int n_tok)
 {
-	return ktiled_matmul_scratch(avx512_types, w, n_tok);
+	return ktiled_matmul_scratch(avx512_types, avx512_packed, w, n_tok);
 }
 
 const engine_kernels engine_kernels_avx512 = {
@@ -1757,4 +2211,34 @@ const engine_kernels engine_kernels_avx512 = {
 	.softmax = avx512_softmax,
 	.swiglu = avx512_swiglu,
 	.f32_to_f16 = avx512_f32_to_f16,
+	.repack_size = avx512_repack_size,
+	.repack = avx512_repack,
+};
+
+/* The "amx" path: the avx512 kernels, with the many-token products of
+ * repacked Q4_0/Q8_0 on AMX tiles. The same repacked layout as avx512. */
+static void amx_matmul(engine_threadpool *tp, const engine_mat *w,
+		       const float *x, int n_tok, float *y, void *scratch)
+{
+	ktiled_matmul(avx512_types, amx_packed, tp, w, x, n_tok, y, scratch);
+}
+
+static size_t amx_matmul_scratch(const engine_mat *w, int n_tok)
+{
+	return ktiled_matmul_scratch(avx512_types, amx_packed, w, n_tok);
+}
+
+const engine_kernels engine_kernels_amx = {
+	.name = "amx",
+	.cpu_ok = kcpu_has_amx,
+	.matmul = amx_matmul,
+	.matmul_scratch = amx_matmul_scratch,
+	.attn_scores_f16 = avx512_attn_scores_f16,
+	.attn_values_f16 = avx512_attn_values_f16,
+	.attn_f16 = avx512_attn_f16,
+	.softmax = avx512_softmax,
+	.swiglu = avx512_swiglu,
+	.f32_to_f16 = avx512_f32_to_f16,
+	.repack_size = avx512_repack_size,
+	.repack = avx512_repack,
 };

@@ -13,6 +13,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* XCR0 bits: SSE, AVX (YMM upper), opmask, ZMM upper 256, ZMM 16-31. */
 #define XCR0_YMM 0x06u
@@ -66,6 +68,29 @@ bool kcpu_has_avx512(void)
 	       (xgetbv0() & XCR0_ZMM) == XCR0_ZMM;
 }
 
+/*
+ * AMX-TILE + AMX-INT8, and the tile data state granted to this process:
+ * Linux keeps the 8 KiB of tile registers off until a process asks for
+ * them (arch_prctl ARCH_REQ_XCOMP_PERM), so this check also asks. The
+ * permission is per process and harmless to request twice.
+ */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#define XCR0_TILE 0x60000u /* XTILECFG, XTILEDATA */
+
+bool kcpu_has_amx(void)
+{
+	uint32_t a, b, c, d;
+
+	if (!kcpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	if (!(d & (1u << 24)) || !(d & (1u << 25))) /* AMX-TILE, AMX-INT8 */
+		return false;
+	if ((xgetbv0() & XCR0_TILE) != XCR0_TILE)
+		return false;
+	return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
 bool kcpu_has_neon(void)
 {
 	return false;
@@ -88,6 +113,11 @@ bool kcpu_has_avx512(void)
 	return false;
 }
 
+bool kcpu_has_amx(void)
+{
+	return false;
+}
+
 bool kcpu_has_neon(void)
 {
 	return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
@@ -101,6 +131,11 @@ bool kcpu_has_avx2(void)
 }
 
 bool kcpu_has_avx512(void)
+{
+	return false;
+}
+
+bool kcpu_has_amx(void)
 {
 	return false;
 }

@@ -37,6 +37,10 @@ typedef struct engine_kernels {
 	float (*softmax)(float *s, int n);
 	void (*swiglu)(float *g, const float *u, size_t n);
 	void (*f32_to_f16)(const float *x, ggml_half *h, size_t n);
+	/* Optional load-time repacking (engine_matmul_repack contract);
+	 * NULL: the path reads every matrix as GGUF stores it. */
+	size_t (*repack_size)(const engine_mat *w);
+	void (*repack)(const engine_mat *w, void *dst, engine_mat *out);
 } engine_kernels;
 
 /* One table per kernel file. */
@@ -45,6 +49,7 @@ extern const engine_kernels engine_kernels_scalar;
  * on arm64), compiled only for their architecture. */
 extern const engine_kernels engine_kernels_avx2;
 extern const engine_kernels engine_kernels_avx512;
+extern const engine_kernels engine_kernels_amx;   /* avx512 + AMX tiles */
 extern const engine_kernels engine_kernels_neon;
 
 /* The path engine_matmul() uses (chosen once per process). */

@@ -621,12 +621,12 @@ static const ktype *const neon_types[GGML_T_COUNT] = {
 static void neon_matmul(engine_threadpool *tp, const engine_mat *w,
 			const float *x, int n_tok, float *y, void *scratch)
 {
-	ktiled_matmul(neon_types, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(neon_types, NULL, tp, w, x, n_tok, y, scratch);
 }
 
 static size_t neon_matmul_scratch(const engine_mat *w, int n_tok)
 {
-	return ktiled_matmul_scratch(neon_types, w, n_tok);
+	return ktiled_matmul_scratch(neon_types, NULL, w, n_tok);
 }
 
 const engine_kernels engine_kernels_neon = {

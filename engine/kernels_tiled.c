@@ -137,11 +137,24 @@ static int64_t plan_chunk_rows(const ktype *kt, const engine_mat *w,
 	return rows > 0 ? rows : kt->rmax;
 }
 
+/* The description of w's type and layout on a path, NULL if it has none. */
+static const ktype *ktype_of(const ktype *const types[GGML_T_COUNT],
+			     const ktype *const packed[GGML_T_COUNT],
+			     const engine_mat *w)
+{
+	if (w->type >= GGML_T_COUNT)
+		return NULL;
+	if (w->layout)
+		return packed ? packed[w->type] : NULL;
+	return types[w->type];
+}
+
 void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
+		   const ktype *const packed[GGML_T_COUNT],
 		   engine_threadpool *tp, const engine_mat *w, const float *x,
 		   int n_tok, float *y, void *scratch)
 {
-	const ktype *kt = w->type < GGML_T_COUNT ? types[w->type] : NULL;
+	const ktype *kt = ktype_of(types, packed, w);
 	int nth = engine_threadpool_size(tp);
 	kjob j = { .kt = kt, .w = w, .x = x, .n_tok = n_tok, .y = y };
 
@@ -164,16 +177,18 @@ void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
 		else
 			prep_tokens(0, 1, &j);
 	}
-	j.chunk_rows = j.gemm ? kt->gemm_rows : plan_chunk_rows(kt, w, n_tok, nth);
+	j.chunk_rows = j.gemm && kt->gemm_rows ? kt->gemm_rows
+					       : plan_chunk_rows(kt, w, n_tok, nth);
 	j.n_chunks = (w->ne1 + j.chunk_rows - 1) / j.chunk_rows;
 	atomic_init(&j.next, 0);
 	engine_threadpool_run(tp, matmul_worker, &j);
 }
 
 size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
+			     const ktype *const packed[GGML_T_COUNT],
 			     const engine_mat *w, int n_tok)
 {
-	const ktype *kt = w->type < GGML_T_COUNT ? types[w->type] : NULL;
+	const ktype *kt = ktype_of(types, packed, w);
 
 	if (!kt)
 		return engine_kernels_scalar.matmul_scratch(w, n_tok);
@@ -182,7 +197,7 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 	if (n_tok <= 0)
 		return 0;
 	/* a call with fewer tokens may take the other path: cover both */
-	if (kt->act_bytes(w->ne0))
+	if (kt->act_bytes && kt->act_bytes(w->ne0))
 		tile = act_stride(kt, w->ne0, false);
 	if (use_gemm(kt, n_tok) && kt->gemm_act_bytes(w->ne0))
 		gemm = act_stride(kt, w->ne0, true);

@@ -52,7 +52,8 @@ typedef struct ktype {
 	 * the tile path does.
 	 */
 	int gemm_min;
-	int gemm_rows;
+	int gemm_rows;  /* rows per gemm() call; 0: any multiple of rmax
+			   (chunks planned as for the tile path) */
 	size_t (*gemm_act_bytes)(int64_t ne0);
 	void (*gemm_prep)(const float *x, void *xa, int64_t ne0);
 	void (*gemm)(const uint8_t *w, size_t row_bytes, int nr,
@@ -60,18 +61,26 @@ typedef struct ktype {
 		     int64_t ne0, float *y, int64_t ldy);
 } ktype;
 
+/* The one repacked layout so far: the AVX-512 path's groups of 16 rows
+ * (kernels_avx512.c). engine_mat.layout holds it. */
+#define KT_LAYOUT_R16 1
+
 /* engine_matmul() for a path whose types are described by types[] (indexed
- * by GGML type id; NULL entries run the scalar reference). */
+ * by GGML type id; NULL entries run the scalar reference) and, for
+ * matrices it repacked (w->layout != 0), packed[] (NULL if none). */
 void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
+		   const ktype *const packed[GGML_T_COUNT],
 		   engine_threadpool *tp, const engine_mat *w, const float *x,
 		   int n_tok, float *y, void *scratch);
 size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
+			     const ktype *const packed[GGML_T_COUNT],
 			     const engine_mat *w, int n_tok);
 
 /* CPU feature checks (kernels_cpu.c, compiled without SIMD flags so they
  * are safe to run on any CPU). */
 bool kcpu_has_avx2(void);   /* AVX2 + FMA + F16C, OS saves YMM state */
 bool kcpu_has_avx512(void); /* + AVX-512 F/BW/VL/DQ/VNNI/VBMI, OS saves ZMM */
+bool kcpu_has_amx(void);    /* + AMX-TILE/INT8, tile state granted (asks) */
 bool kcpu_has_neon(void);   /* arm64 Advanced SIMD */
 
 #endif

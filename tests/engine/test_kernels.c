@@ -36,7 +36,9 @@
  *  lanes; the many-token path sums all ne0 terms of a row in one lane.
  *  Recursive summation of n terms is within n·2^-24·Σ|w_i·x_i|, so the
  *  bound is (ne0 + 16)·2^-23·Σ|w_i·x_i| (margin 2).
- * Outputs start as NaN, so an output a kernel skips fails.
+ * Outputs start as NaN, so an output a kernel skips fails. A path that
+ * repacks weights at load time (engine_kernels.repack) is checked the
+ * same way on its repacked copy, with the original overwritten.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,7 +53,7 @@
 
 #include "kernels_int.h"
 
-static const char *const path_names[] = { "avx512", "avx2", "neon" };
+static const char *const path_names[] = { "amx", "avx512", "avx2", "neon" };
 #define N_PATH_NAMES (sizeof(path_names) / sizeof(path_names[0]))
 
 static const int tok_counts[] = { 1, 3, 8, 33 };
@@ -180,20 +182,51 @@ static void case_free(mm_case *c)
 	free(c->y_ref);
 }
 
-/* Run path k on c (pool tp or NULL) into a fresh NaN-filled y. */
-static float *case_run(const engine_kernels *k, const mm_case *c,
-		       engine_threadpool *tp)
+/* Run path k on c's weights w (as stored, or repacked by k) with pool tp
+ * (or NULL) into a fresh NaN-filled y. */
+static float *case_run_mat(const engine_kernels *k, const mm_case *c,
+			   const engine_mat *w, engine_threadpool *tp)
 {
 	size_t ny = (size_t)(c->ne1 * c->n_tok);
-	size_t ns = k->matmul_scratch(&c->w, c->n_tok);
+	size_t ns = k->matmul_scratch(w, c->n_tok);
 	float *y = malloc(ny * sizeof(*y));
 	void *scratch = ns ? malloc(ns) : NULL;
 
 	assert_non_null(y);
 	for (size_t i = 0; i < ny; i++)
 		y[i] = NAN;
-	k->matmul(tp, &c->w, c->x, c->n_tok, y, scratch);
+	k->matmul(tp, w, c->x, c->n_tok, y, scratch);
 	free(scratch);
+	return y;
+}
+
+static float *case_run(const engine_kernels *k, const mm_case *c,
+		       engine_threadpool *tp)
+{
+	return case_run_mat(k, c, &c->w, tp);
+}
+
+/* The same through k's load-time repacking, if it repacks this type:
+ * NULL when it does not. The copy is 64-byte aligned as the contract says;
+ * the original is overwritten with garbage first so a kernel that still
+ * read it would fail. */
+static float *case_run_repacked(const engine_kernels *k, mm_case *c,
+				engine_threadpool *tp)
+{
+	size_t n = k->repack_size ? k->repack_size(&c->w) : 0;
+	engine_mat packed;
+	float *y;
+	void *dst;
+
+	if (!n)
+		return NULL;
+	dst = aligned_alloc(64, (n + 63) / 64 * 64);
+	assert_non_null(dst);
+	k->repack(&c->w, dst, &packed);
+	assert_true(packed.layout != 0 && packed.data == dst);
+	memset(c->wdata, 0xa5, c->w.row_bytes * (size_t)c->ne1);
+	y = case_run_mat(k, c, &packed, tp);
+	free(dst);
 	return y;
 }
 
@@ -274,6 +307,10 @@ static void check_type(uint32_t type, const int64_t *lens, int n_lens)
 					case_make(&c, type, lens[li], row_counts[ri], tok_counts[ti]);
 					y = case_run(k, &c, (ti + ri) % 2 ? NULL : tp);
 					fails += case_check(k->name, &c, y);
+					free(y);
+					y = case_run_repacked(k, &c, (ti + ri) % 2 ? tp : NULL);
+					if (y)
+						fails += case_check(k->name, &c, y);
 					free(y);
 					case_free(&c);
 				}
