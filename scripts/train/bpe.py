@@ -135,9 +135,10 @@ def _split_specials(text, specials):
     if not specials:
         return [(text, False)]
     order = sorted(specials, key=len, reverse=True)
+    first = {sp[0] for sp in specials}
     out, i, start = [], 0, 0
     while i < len(text):
-        if text[i] == "<":
+        if text[i] in first:
             hit = next((s for s in order if text.startswith(s, i)), None)
             if hit:
                 if start < i:

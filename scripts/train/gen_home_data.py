@@ -46,6 +46,12 @@ EXTRACT_PROMPT = ("Extract the people and places named in the user's text. Reply
                   "{\"people\": [...], \"places\": [...]}")
 
 
+_NAMES = {"type": "array", "items": {"type": "string"}}
+ENTITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "entities", "schema": {
+    "type": "object", "properties": {"people": _NAMES, "places": _NAMES},
+    "required": ["people", "places"]}}}
+
+
 def _fn(name, desc, props=None, required=None):
     params = {"type": "object", "properties": props or {}}
     if required:
@@ -152,6 +158,10 @@ PLACES_EXTRA = (["france", "germany", "japan", "brazil", "canada", "italy", "spa
                  "scotland", "peru", "chile"],
                 ["portugal", "iceland", "vietnam", "morocco", "argentina", "finland", "nepal",
                  "the sahara", "oregon"])
+
+_HELDOUT_WORDS = {w for pool in (ROOMS, DEVICES, CITIES, SHOP_ITEMS, TODO_ITEMS, NOTES, TIMER_LABELS,
+                                  ALARM_LABELS, FIRST, LAST, PLACES_EXTRA)
+                  for v in pool[1] for w in v.split(" ")}
 
 OUT_OF_SCOPE = ([
     "book me a flight to {city}", "order a pizza", "send an email to {first}", "call {first}",
@@ -545,8 +555,42 @@ T["extract"] = ([
 ])
 
 
+# Invented slot values. The pools are small, so a model trained on them
+# alone learns to recall the values it has seen instead of copying what the
+# user said, and the held-out values (pools disjoint by design) then come
+# out as a training value ("pantry" -> "front room"). A share of training
+# slots therefore holds invented words, so the only way to get them right
+# is to copy them from the request.
+NOVEL_SHARE = 0.3
+_ONSETS = ["b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p",
+           "pl", "r", "s", "sh", "st", "t", "tr", "v", "w", "z"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou"]
+_CODAS = ["", "", "n", "r", "s", "t", "l", "m", "nd", "ck", "st"]
+
+
+def _novel_word(rng):
+    return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.randint(1, 3))) \
+        + rng.choice(_CODAS)
+
+
+def _novel(rng, value):
+    """value with invented words: every word of a one- or two-word value, one
+    or two words of a longer phrase (so it still reads as a note or a task)."""
+    ws = value.split(" ")
+    k = len(ws) if len(ws) <= 2 else rng.randint(1, 2)
+    for i in rng.sample(range(len(ws)), k):
+        w = _novel_word(rng)
+        while w in _HELDOUT_WORDS:
+            w = _novel_word(rng)
+        ws[i] = w
+    return " ".join(ws)
+
+
 def _pick(rng, pool, split):
-    return rng.choice(pool[split])
+    v = rng.choice(pool[split])
+    if split == 0 and rng.random() < NOVEL_SHARE:
+        v = _novel(rng, v)
+    return v
 
 
 def _cap(s):
@@ -871,8 +915,10 @@ def heldout_item(rng, idx):
     r = rng.random()
     if r < 0.12:
         msgs, info = extraction(rng, 1)
+        # As an application asks for extraction through the API: with a
+        # response_format, so the server guards the reply's JSON.
         return {"id": idx, "kind": "entities", "messages": msgs[:-1], "tools": [],
-                "expected": {"entities": info["entities"]}}
+                "response_format": ENTITY_FORMAT, "expected": {"entities": info["entities"]}}
     history = []
     if rng.random() < 0.2:
         m, _ = exchange(rng, 1, 0.3)

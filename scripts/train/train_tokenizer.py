@@ -3,6 +3,12 @@
 Reads a JSONL of conversations (as gen_home_data.py writes them), renders
 each in ChatML (chatml.py), counts qwen2 pre-tokens and learns merges until
 the vocabulary (256 bytes + merges + special tokens) reaches --vocab-size.
+
+The built-in tool block (its header, footer and each tool's JSON line, see
+chatml.tool_block_tokens) becomes user-defined tokens: the system turn
+with every tool is then ~70 tokens instead of ~1,100, which makes training
+several times cheaper and spares the model from reading a long prompt that
+never changes (and cuts the engine's prefill of it to match).
 A system prompt shared by every conversation is counted once per
 --prefix-every conversations, so its words get tokens without crowding out
 the words of the conversations themselves.
@@ -47,11 +53,12 @@ def main():
     ap.add_argument("--prefix-every", type=int, default=20)
     a = ap.parse_args()
     t0 = time.time()
-    specials = chatml.CONTROL_TOKENS + chatml.USER_DEFINED_TOKENS
+    user = chatml.USER_DEFINED_TOKENS + chatml.tool_block_tokens(gen_home_data.TOOLS)
+    specials = chatml.CONTROL_TOKENS + user
     counts = bpe.count_words(corpus(a.data, a.limit, a.prefix_every), specials)
     n_merges = a.vocab_size - 256 - len(specials)
     merges = bpe.train(counts, n_merges)
-    tok = bpe.Tokenizer.build(merges, chatml.CONTROL_TOKENS, chatml.USER_DEFINED_TOKENS, a.vocab_size)
+    tok = bpe.Tokenizer.build(merges, chatml.CONTROL_TOKENS, user, a.vocab_size)
     tok.save(a.out)
     print("tokenizer: %d distinct pre-tokens, %d merges, vocab %d, %.1f s -> %s"
           % (len(counts), len(merges), len(tok.tokens), time.time() - t0, a.out))
