@@ -561,7 +561,7 @@ T["extract"] = ([
 # out as a training value ("pantry" -> "front room"). A share of training
 # slots therefore holds invented words, so the only way to get them right
 # is to copy them from the request.
-NOVEL_SHARE = 0.3
+NOVEL_SHARE = [0.3]   # set by --novel-share
 _ONSETS = ["b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p",
            "pl", "r", "s", "sh", "st", "t", "tr", "v", "w", "z"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou"]
@@ -588,7 +588,7 @@ def _novel(rng, value):
 
 def _pick(rng, pool, split):
     v = rng.choice(pool[split])
-    if split == 0 and rng.random() < NOVEL_SHARE:
+    if split == 0 and rng.random() < NOVEL_SHARE[0]:
         v = _novel(rng, v)
     return v
 
@@ -891,9 +891,9 @@ def extraction(rng, split):
     return msgs, {"kind": "entities", "entities": ents}
 
 
-def conversation(rng, split, noise=0.3):
+def conversation(rng, split, noise=0.3, entity_share=0.12):
     """A whole training conversation: system + 1-3 exchanges, or an extraction."""
-    if rng.random() < 0.12:
+    if rng.random() < entity_share:
         msgs, info = extraction(rng, split)
         return {"kind": info["kind"], "messages": msgs, "toolset": "none"}
     msgs = [{"role": "system", "content": SYSTEM_PROMPT}]
@@ -949,12 +949,17 @@ def main():
     ap.add_argument("--heldout", type=int, default=400)
     ap.add_argument("--heldout-out", help="held-out file path (default OUT/heldout.jsonl)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--novel-share", type=float, default=0.3,
+                    help="share of training slot values made of invented words")
+    ap.add_argument("--entity-share", type=float, default=0.12,
+                    help="share of training conversations that are entity extraction")
     a = ap.parse_args()
+    NOVEL_SHARE[0] = a.novel_share
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     with open(os.path.join(a.out, "train.jsonl"), "w") as f:
         for _ in range(a.train):
-            f.write(json.dumps(conversation(rng, 0)) + "\n")
+            f.write(json.dumps(conversation(rng, 0, entity_share=a.entity_share)) + "\n")
     rng = random.Random(a.seed + 1)
     path = a.heldout_out or os.path.join(a.out, "heldout.jsonl")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
