@@ -221,8 +221,13 @@ size_t engine_matmul_scratch(const engine_mat *w, int n_tok);
  * them to dst (64-byte aligned, owned by the caller, outliving *out) and
  * fills *out; engine_matmul then reads only dst. Rows are still looked up
  * (embeddings) in the original, which the repacked copy does not replace.
+ * Rows repack independently in runs: the rows [r0, r0 + n) of w, r0 a
+ * multiple of 64, repacked on their own land at byte r0·row_bytes of the
+ * whole matrix's repacked copy (the loader repacks big matrices run by run).
  */
 size_t engine_matmul_repack_size(const engine_mat *w);
+/* Row r of w (any layout, repacked or not) as f32: dst (w->ne0). */
+void engine_mat_row(const engine_mat *w, int64_t r, float *dst);
 void engine_matmul_repack(const engine_mat *w, void *dst, engine_mat *out);
 /* Name of the SIMD path in use ("scalar", "avx2", "avx512", "neon"). */
 const char *engine_simd_name(void);

@@ -414,8 +414,7 @@ static void embed_token(const engine_context *c, int32_t tok, float *x)
 {
 	const engine_mat *e = &c->m->tok_embd;
 
-	engine_dequant_row(e->type, (const uint8_t *)e->data + (size_t)tok * e->row_bytes,
-			   x, c->m->hp.n_embd);
+	engine_mat_row(e, tok, x);
 }
 
 /* ---------------------------------------------------------------------------

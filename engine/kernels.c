@@ -17,6 +17,7 @@
  * Threading: any thread.
  */
 #include "kernels_int.h"
+#include "kernels_tiled.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -95,6 +96,15 @@ size_t engine_matmul_repack_size(const engine_mat *w)
 	const engine_kernels *k = engine_kernels_active();
 
 	return k->repack_size ? k->repack_size(w) : 0;
+}
+
+void engine_mat_row(const engine_mat *w, int64_t r, float *dst)
+{
+	if (w->layout == KT_LAYOUT_R16)
+		ktiled_r16_row(w, r, dst);
+	else
+		engine_dequant_row(w->type, (const uint8_t *)w->data +
+				   (size_t)r * w->row_bytes, dst, w->ne0);
 }
 
 void engine_matmul_repack(const engine_mat *w, void *dst, engine_mat *out)

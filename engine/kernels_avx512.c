@@ -1,7 +1,20 @@
 /*
  * kernels_avx512.c — the AVX-512 path (F, BW, VL, DQ, VNNI, VBMI: Ice Lake,
- * Sapphire Rapids, Zen 4 and later). Compiled with its own -m flags
- * (engine/meson.build) and only ever run after kcpu_has_avx512() said yes.
+ * Sapphire Rapids, Zen 4 and later) and the "amx" path built on it (the
+ * same kernels plus AMX-INT8 tiles for many-token products). Compiled with
+ * its own -m flags (engine/meson.build) and only ever run after
+ * kcpu_has_avx512() / kcpu_has_amx() said yes.
+ *
+ * Three ways through a matmul, by token count and by whether the matrix
+ * was repacked at load time (engine_matmul_repack):
+ *  - tiles (few tokens, GGUF layout): 4 rows × ≤4 tokens, weights unpacked
+ *    per row and group of blocks, below;
+ *  - gemm (≥ GEMM_MIN tokens, GGUF layout): 16 rows gathered into a
+ *    rows-as-lanes layout once per call and K-slice, every token streamed
+ *    past them (g_*, gk_*, fg_*);
+ *  - repacked Q4_0/Q8_0 (KT_LAYOUT_R16): rows already interleaved in the
+ *    file order of groups of 16, any token count (pk_*), and on AMX the
+ *    tile kernels for 16 tokens at a time (amx_*).
  *
  * Quantized weights meet activations quantized on the fly to int8, and the
  * products are summed with VNNI's vpdpbusd (unsigned × signed bytes → int32)
@@ -811,17 +824,18 @@ static void pk_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 
 /* ---------------------------------------------------------------------------
  * AMX (the "amx" path: everything as "avx512" except many-token products
- * of repacked Q4_0/Q8_0). A repacked block of a 16-row group is already an
- * AMX B tile in the pairing TDPBSUD wants: 8 tile rows of 4-byte groups,
- * one per weight row (Q8_0 as stored; Q4_0 after splitting the nibbles
- * into a 512-byte buffer once per group and K-slice). The A tile is 16
- * tokens × the block's 32 activation bytes, straight from the prepared
- * activations at the token stride. One TDPBSUD makes the 16 × 16 int32
+ * of repacked Q4_0/Q8_0). A repacked block of a 16-row group is laid out
+ * as an AMX B tile wants it: 8 tile rows of 4-byte groups, one group per
+ * weight row. Once per group and K-slice the levels are rewritten as
+ * signed bytes (Q4_0 q − 8, Q8_0 q) into a buffer, so TDPBSSD against the
+ * signed activations needs no offset correction. The A tile is 16 tokens
+ * × the block's 32 activation bytes, straight from the prepared
+ * activations at the token stride. One TDPBSSD makes the 16 × 16 int32
  * block sums (8192 multiply-adds); AVX-512 then applies the per-block
- * scales (dw of each row × dx of each token) and the −offset·Σx start,
- * 16 rows of the C tile at a time. Two C tiles alternate so the tile unit
- * works on one block while the vector units finish the previous one.
- * Token counts that are not a multiple of 16 finish on the VNNI kernel.
+ * scales (dw of each row × dx of each token), 16 C rows per block, in
+ * batches that let the tile unit and the vector units work at the same
+ * time (AMX_BATCH). Token counts that are not a multiple of 16 finish on
+ * the VNNI kernel.
  */
 #define AMX_TOK 16
 
@@ -833,21 +847,27 @@ typedef struct amx_tilecfg {
 	uint8_t rows[16];
 } amx_tilecfg;
 
-/* Tiles 0, 1: C (16 tokens × 16 int32); 2, 3: A (16 tokens × 32 bytes);
- * 4, 5: B (8 × 64 bytes). Tile configuration is per thread. */
-static void amx_config(void)
+/* Tiles 0-3: C (16 tokens × 16 int32); 4, 5: A (16 tokens × k_bytes, one
+ * scale block); 6, 7: B (k_bytes/4 × 64 bytes). Tile configuration is per-thread state that
+ * other AMX code in the process (another library) may count on keeping,
+ * so amx_gemm saves the caller's configuration in *saved and puts it back
+ * when done (a thread that had none gets the init state back). */
+static void amx_config(amx_tilecfg *saved, int k_bytes)
 {
 	amx_tilecfg c;
 
+	_tile_storeconfig(saved);
 	memset(&c, 0, sizeof(c));
 	c.palette = 1;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
 		c.rows[i] = 16;
 		c.colsb[i] = 64;
-		c.rows[2 + i] = 16;
-		c.colsb[2 + i] = 32;
-		c.rows[4 + i] = 8;
-		c.colsb[4 + i] = 64;
+	}
+	for (int i = 4; i < 6; i++) {
+		c.rows[i] = 16;
+		c.colsb[i] = (uint16_t)k_bytes;
+		c.rows[i + 2] = (uint8_t)(k_bytes / 4);
+		c.colsb[i + 2] = 64;
 	}
 	_tile_loadconfig(&c);
 }
@@ -856,66 +876,128 @@ static void amx_config(void)
  * see: make the stores that built their sources happen first. */
 #define AMX_BARRIER() __asm__ volatile("" ::: "memory")
 
-/* acc[t] += scales · (C row t + corr) for block b of 16 tokens. */
-AI void amx_epilogue(const int32_t *cb, __m512 dw, const uint8_t *xa,
+/*
+ * Tile work in batches of AMX_BATCH scale blocks. A TILESTORED holds back
+ * every later load until it completes, so a batch is issued as: the tile
+ * loads and products of batch n+1 (the tile unit runs them), the vector
+ * epilogue of batch n (stored earlier, so its loads do not wait), then the
+ * stores of batch n+1 — the products overlap the epilogue instead of
+ * serialising with it. DP is _tile_dpbssd (signed levels) or _tile_dpbsud
+ * (unsigned); tile numbers are literals, part of the instruction.
+ */
+#define AMX_BATCH 4
+#define AMX_DP(DP, C, A, B, bt, a, xs)                                         \
+	do {                                                                   \
+		_tile_loadd(B, (bt), 64);                                      \
+		_tile_loadd(A, (a), (xs));                                     \
+		_tile_zero(C);                                                 \
+		DP(C, A, B);                                                   \
+	} while (0)
+/* Products of blocks k < n of a batch: bt[k] B tiles, a[k] A addresses. */
+#define AMX_BATCH_DP(DP, bt, a, xs, n)                                         \
+	do {                                                                   \
+		AMX_DP(DP, 0, 4, 6, (bt)[0], (a)[0], xs);                      \
+		if ((n) > 1)                                                   \
+			AMX_DP(DP, 1, 5, 7, (bt)[1], (a)[1], xs);              \
+		if ((n) > 2)                                                   \
+			AMX_DP(DP, 2, 4, 6, (bt)[2], (a)[2], xs);              \
+		if ((n) > 3)                                                   \
+			AMX_DP(DP, 3, 5, 7, (bt)[3], (a)[3], xs);              \
+	} while (0)
+#define AMX_BATCH_STORE(cb, n)                                                 \
+	do {                                                                   \
+		_tile_stored(0, (cb)[0], 64);                                  \
+		if ((n) > 1)                                                   \
+			_tile_stored(1, (cb)[1], 64);                          \
+		if ((n) > 2)                                                   \
+			_tile_stored(2, (cb)[2], 64);                          \
+		if ((n) > 3)                                                   \
+			_tile_stored(3, (cb)[3], 64);                          \
+	} while (0)
+
+/* acc[t] += dw·dx_t · C row t for block b of 16 tokens. */
+AI void amx_epilogue(const int32_t *cb, const float *dw16, const uint8_t *xa,
 		     size_t xs, int64_t ne0, int64_t b, __m512 *acc)
 {
+	__m512 dw = _mm512_load_ps(dw16);
+
 	UNROLL for (int t = 0; t < AMX_TOK; t++) {
 		const pk_blk *pb = (const pk_blk *)(xa + (size_t)t * xs + ne0) + b;
-		__m512i c = _mm512_add_epi32(_mm512_load_si512(cb + 16 * t),
-					     _mm512_set1_epi32(pb->corr));
 
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c),
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)),
 					 _mm512_mul_ps(dw, _mm512_set1_ps(pb->d)), acc[t]);
 	}
 }
 
-AI __m512 amx_dw(const uint8_t *blk, size_t bs)
+/* One group's K-slice, prepared once for every token tile: signed B tiles
+ * and the 16 row scales of each block. */
+typedef struct amx_slice {
+	int8_t b[PK_SLICE][8][64];
+	float dw[PK_SLICE][R16];
+} amx_slice;
+
+static void amx_prepare(const uint8_t *wg, bool q8, int64_t b0, int nbs,
+			amx_slice *sl)
 {
-	return _mm512_cvtph_ps(_mm256_loadu_si256(
-		(const __m256i *)(blk + bs - R16 * sizeof(ggml_half))));
+	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+	const __m512i k80 = _mm512_set1_epi8((char)0x80);
+	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
+
+	for (int i = 0; i < nbs; i++) {
+		const uint8_t *blk = wg + (size_t)(b0 + i) * bs;
+
+		if (q8) {
+			UNROLL for (int k = 0; k < 8; k++)
+				_mm512_store_si512(sl->b[i][k], _mm512_xor_si512(
+					_mm512_loadu_si512(((const q8r16 *)blk)->qs[k]), k80));
+		} else {
+			UNROLL for (int k = 0; k < 4; k++) {
+				__m512i v = _mm512_loadu_si512(((const q4r16 *)blk)->qs[k]);
+
+				_mm512_store_si512(sl->b[i][k],
+						   _mm512_sub_epi8(_mm512_and_si512(v, m4), eight));
+				_mm512_store_si512(sl->b[i][k + 4], _mm512_sub_epi8(
+					_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), eight));
+			}
+		}
+		_mm512_store_ps(sl->dw[i], _mm512_cvtph_ps(_mm256_loadu_si256(
+			(const __m256i *)(blk + bs - R16 * sizeof(ggml_half)))));
+	}
 }
 
-/* 16 tokens (xa = the first) × one group's blocks b0..b0+nbs; bt[i] is the
- * B tile of block b0+i. y[t·ldy + r] (+)= the sums, rows m. */
-static void amx_group_tok16(const uint8_t *const *bt, const uint8_t *wg,
-			    size_t bs, int64_t b0, int nbs, const uint8_t *xa,
-			    size_t xs, int64_t ne0, float *y, int64_t ldy,
-			    __mmask16 m)
+/* 16 tokens (xa = the first) × blocks b0..b0+nbs of a prepared group.
+ * y[t·ldy + r] (+)= the sums, rows m. */
+static void amx_tok16(const amx_slice *sl, int64_t b0, int nbs,
+		      const uint8_t *xa, size_t xs, int64_t ne0, float *y,
+		      int64_t ldy, __mmask16 m)
 {
-	int32_t cb[2][AMX_TOK * 16] __attribute__((aligned(64)));
+	int32_t cb[2][AMX_BATCH][AMX_TOK * 16] __attribute__((aligned(64)));
 	__m512 acc[AMX_TOK];
-	int i;
+	int nb_prev = 0;
 
 	UNROLL for (int t = 0; t < AMX_TOK; t++)
 		acc[t] = zero_ps();
 	AMX_BARRIER();
-	for (i = 0; i + 2 <= nbs; i += 2) {
-		int64_t b = b0 + i;
+	for (int i0 = 0; i0 < nbs + AMX_BATCH; i0 += AMX_BATCH) {
+		int n = nbs - i0 < AMX_BATCH ? nbs - i0 : AMX_BATCH;
+		const void *bt[AMX_BATCH];
+		const uint8_t *a[AMX_BATCH];
 
-		_tile_loadd(4, bt[i], 64);
-		_tile_loadd(2, xa + b * QK8_0, xs);
-		_tile_zero(0);
-		_tile_loadd(5, bt[i + 1], 64);
-		_tile_loadd(3, xa + (b + 1) * QK8_0, xs);
-		_tile_zero(1);
-		_tile_dpbsud(0, 2, 4);
-		_tile_dpbsud(1, 3, 5);
-		_tile_stored(0, cb[0], 64);
-		_tile_stored(1, cb[1], 64);
-		amx_epilogue(cb[0], amx_dw(wg + (size_t)b * bs, bs), xa, xs, ne0, b, acc);
-		amx_epilogue(cb[1], amx_dw(wg + (size_t)(b + 1) * bs, bs), xa, xs, ne0,
-			     b + 1, acc);
-	}
-	if (i < nbs) {
-		int64_t b = b0 + i;
-
-		_tile_loadd(4, bt[i], 64);
-		_tile_loadd(2, xa + b * QK8_0, xs);
-		_tile_zero(0);
-		_tile_dpbsud(0, 2, 4);
-		_tile_stored(0, cb[0], 64);
-		amx_epilogue(cb[0], amx_dw(wg + (size_t)b * bs, bs), xa, xs, ne0, b, acc);
+		if (n > 0) {
+			for (int k = 0; k < n; k++) {
+				bt[k] = sl->b[i0 + k];
+				a[k] = xa + (b0 + i0 + k) * QK8_0;
+			}
+			AMX_BATCH_DP(_tile_dpbssd, bt, a, xs, n);
+		}
+		for (int k = 0; k < nb_prev; k++) /* the previous batch */
+			amx_epilogue(cb[(i0 / AMX_BATCH + 1) & 1][k],
+				     sl->dw[i0 - AMX_BATCH + k], xa, xs, ne0,
+				     b0 + i0 - AMX_BATCH + k, acc);
+		if (n <= 0)
+			break;
+		AMX_BATCH_STORE(cb[(i0 / AMX_BATCH) & 1], n);
+		nb_prev = n;
 	}
 	UNROLL for (int t = 0; t < AMX_TOK; t++) {
 		float *yt = y + t * ldy;
@@ -926,39 +1008,16 @@ static void amx_group_tok16(const uint8_t *const *bt, const uint8_t *wg,
 	}
 }
 
-/* Q4_0 group blocks b0..b0+nbs as B tiles (levels 0..15, row j of a tile =
- * elements 4j..4j+3) into buf; bt[i] points at each. */
-static void amx_unpack_q4_0(const uint8_t *wg, int64_t b0, int nbs,
-			    uint8_t *buf, const uint8_t **bt)
-{
-	const __m512i m4 = _mm512_set1_epi8(0x0f);
-
-	for (int i = 0; i < nbs; i++) {
-		const q4r16 *blk = (const q4r16 *)wg + b0 + i;
-		uint8_t *o = buf + (size_t)i * 512;
-
-		UNROLL for (int k = 0; k < 4; k++) {
-			__m512i v = _mm512_loadu_si512(blk->qs[k]);
-
-			_mm512_store_si512(o + 64 * k, _mm512_and_si512(v, m4));
-			_mm512_store_si512(o + 64 * (k + 4),
-					   _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-		}
-		bt[i] = o;
-	}
-}
-
 AI void amx_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
 		 const uint8_t *xa, size_t xs, int n_tok, int64_t ne0, float *y,
 		 int64_t ldy)
 {
-	uint8_t buf[PK_SLICE * 512] __attribute__((aligned(64)));
-	const uint8_t *bt[PK_SLICE];
-	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
+	amx_slice sl __attribute__((aligned(64)));
 	int64_t nb = ne0 / QK8_0;
 	int full = n_tok / AMX_TOK * AMX_TOK;
+	amx_tilecfg saved;
 
-	amx_config();
+	amx_config(&saved, QK8_0);
 	for (int64_t b0 = 0; b0 < nb; b0 += PK_SLICE) {
 		int nbs = (int)(nb - b0 < PK_SLICE ? nb - b0 : PK_SLICE);
 
@@ -966,20 +1025,17 @@ AI void amx_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
 			const uint8_t *wg = w + (size_t)g * R16 * rb;
 			__mmask16 m = tail16(nr - g * R16);
 
-			if (q8)
-				for (int i = 0; i < nbs; i++)
-					bt[i] = wg + (size_t)(b0 + i) * bs;
-			else
-				amx_unpack_q4_0(wg, b0, nbs, buf, bt);
+			amx_prepare(wg, q8, b0, nbs, &sl);
 			for (int t0 = 0; t0 < full; t0 += AMX_TOK)
-				amx_group_tok16(bt, wg, bs, b0, nbs, xa + (size_t)t0 * xs,
-						xs, ne0, y + t0 * ldy + g * R16, ldy, m);
+				amx_tok16(&sl, b0, nbs, xa + (size_t)t0 * xs, xs, ne0,
+					  y + t0 * ldy + g * R16, ldy, m);
 			for (int t0 = full; t0 < n_tok; t0 += PK_TOK)
 				pk_tokens(wg, q8, b0, nbs, xa + (size_t)t0 * xs, xs, ne0,
 					  y + t0 * ldy + g * R16, ldy, m,
 					  n_tok - t0 < PK_TOK ? n_tok - t0 : PK_TOK);
 		}
 	}
+	_tile_loadconfig(&saved);
 }
 
 static void amx_gemm_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
@@ -1636,6 +1692,141 @@ static void q6_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 }
 
 /* ---------------------------------------------------------------------------
+ * Q4_K and Q5_K on AMX (the "amx" path's many-token products): the
+ * gathered super-blocks of gk_pack_k4 are already B tiles — gk4_block.w[j]
+ * is 8 × 64 bytes of unsigned levels for sub-block j (32 elements) — so
+ * each sub-block is one TDPBSUD (signed activations × unsigned levels)
+ * into a C tile, then scaled per row by d·sc_j and per token by the
+ * super-block's dx; the mins are added once per super-block (vpdpwssd, as
+ * the VNNI kernel does). Batched over the sub-blocks like amx_tok16.
+ * (Q6_K stays on VNNI: its 16-wide scale blocks halve each tile product
+ * against the same epilogue, 84 vs 135 GMAC/s measured.)
+ */
+AI void amxk_epi(const int32_t *cb, const float *sc16, const uint8_t *xa,
+		 size_t xs, int64_t sb, __m512 *acc)
+{
+	__m512 sc = _mm512_load_ps(sc16);
+
+	UNROLL for (int t = 0; t < AMX_TOK; t++) {
+		const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)),
+					 _mm512_mul_ps(sc, _mm512_set1_ps(x->d)), acc[t]);
+	}
+}
+
+/* acc[t] += −dmin·dx_t · Σ_j m_j·Σx_j of super-block sb. */
+AI void amxk_mins(const gk4_block *g, const uint8_t *xa, size_t xs, int64_t sb,
+		  __m512 *acc)
+{
+	__m512 dmin = _mm512_load_ps(g->dmin);
+
+	UNROLL for (int t = 0; t < AMX_TOK; t++) {
+		const gk_act *x = (const gk_act *)(xa + (size_t)t * xs) + sb;
+		__m512i m = _mm512_setzero_si512();
+
+		UNROLL for (int p = 0; p < 4; p++)
+			m = _mm512_dpwssd_epi32(m, _mm512_load_si512(g->mins[p]),
+						bcast4(x->bsum32 + 2 * p));
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m),
+					 _mm512_mul_ps(dmin, _mm512_set1_ps(x->d)), acc[t]);
+	}
+}
+
+/* Sub-block i (of 8 per super-block) of the slice: scales, epilogue, and
+ * after the last sub-block of a super-block its mins. */
+AI void amxk_finish(const gk4_block *pk, int i, const int32_t *cb,
+		    const uint8_t *xa, size_t xs, int64_t sb0, __m512 *acc)
+{
+	int s = i / 8, j = i % 8;
+
+	amxk_epi(cb, pk[s].sc[j], xa, xs, sb0 + s, acc);
+	if (j == 7)
+		amxk_mins(pk + s, xa, xs, sb0 + s, acc);
+}
+
+/* 16 tokens (xa = the first) × nsb packed super-blocks from sb0, in
+ * batches of AMX_BATCH sub-blocks as amx_tok16 does. */
+static void amxk_tok16(const gk4_block *pk, int nsb, const uint8_t *xa,
+		       size_t xs, int64_t sb0, float *y, int64_t ldy, __mmask16 m)
+{
+	int32_t cb[2][AMX_BATCH][AMX_TOK * 16] __attribute__((aligned(64)));
+	__m512 acc[AMX_TOK];
+	const uint8_t *a0 = xa + (size_t)sb0 * sizeof(gk_act);
+	int nsub = nsb * 8, nb_prev = 0;
+
+	UNROLL for (int t = 0; t < AMX_TOK; t++)
+		acc[t] = zero_ps();
+	AMX_BARRIER();
+	for (int i0 = 0; i0 < nsub + AMX_BATCH; i0 += AMX_BATCH) {
+		int n = nsub - i0 < AMX_BATCH ? nsub - i0 : AMX_BATCH;
+		const void *bt[AMX_BATCH];
+		const uint8_t *a[AMX_BATCH];
+
+		if (n > 0) {
+			for (int k = 0; k < n; k++) {
+				int i = i0 + k;
+
+				bt[k] = pk[i / 8].w[i % 8][0];
+				a[k] = a0 + (size_t)(i / 8) * sizeof(gk_act) + 32 * (size_t)(i % 8);
+			}
+			AMX_BATCH_DP(_tile_dpbsud, bt, a, xs, n);
+		}
+		for (int k = 0; k < nb_prev; k++)
+			amxk_finish(pk, i0 - AMX_BATCH + k,
+				    cb[(i0 / AMX_BATCH + 1) & 1][k], xa, xs, sb0, acc);
+		if (n <= 0)
+			break;
+		AMX_BATCH_STORE(cb[(i0 / AMX_BATCH) & 1], n);
+		nb_prev = n;
+	}
+	UNROLL for (int t = 0; t < AMX_TOK; t++) {
+		float *yt = y + t * ldy;
+
+		if (sb0)
+			acc[t] = _mm512_add_ps(acc[t], _mm512_maskz_loadu_ps(m, yt));
+		_mm512_mask_storeu_ps(yt, m, acc[t]);
+	}
+}
+
+AI void amxk_gemm(void (*pack)(const uint8_t *, size_t, int, int64_t, int, void *),
+		  const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+		  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	gk_buf buf __attribute__((aligned(64)));
+	__mmask16 m = (__mmask16)((1u << nr) - 1);
+	int64_t nsb = ne0 / QK_K;
+	int full = n_tok / AMX_TOK * AMX_TOK;
+	amx_tilecfg saved;
+
+	amx_config(&saved, 32);
+	for (int64_t sb0 = 0; sb0 < nsb; sb0 += GK_SLICE) {
+		int n = nsb - sb0 < GK_SLICE ? (int)(nsb - sb0) : GK_SLICE;
+
+		pack(w, rb, nr, sb0, n, &buf);
+		for (int t0 = 0; t0 < full; t0 += AMX_TOK)
+			amxk_tok16(buf.k4, n, xa + (size_t)t0 * xs, xs, sb0,
+				   y + t0 * ldy, ldy, m);
+		for (int t0 = full; t0 < n_tok; t0 += GK_TOK)
+			gk4_slice(&buf, n, xa + (size_t)t0 * xs, xs, sb0, y + t0 * ldy,
+				  ldy, m, n_tok - t0 < GK_TOK ? n_tok - t0 : GK_TOK);
+	}
+	_tile_loadconfig(&saved);
+}
+
+static void amx_q4_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	amxk_gemm(gk_pack_q4_k, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+static void amx_q5_k_gemm(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+{
+	amxk_gemm(gk_pack_q5_k, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+/* ---------------------------------------------------------------------------
  * F32, F16, BF16 weights against f32 activations: convert 16 weights,
  * FMA them into every token of the tile. Exact products; only the order
  * of the float sums differs from the scalar reference.
@@ -2173,6 +2364,12 @@ static const ktype t_q8_0_r16_amx = {
 	.gemm_prep = pk_prep_q8_0, .gemm = amx_gemm_q8_0,
 };
 
+static const ktype t_q4_k_amx = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+				  .act_prep = ak_prep_k4, .tile = q4_k_tile,
+				  K_GEMM(amx_q4_k_gemm) };
+static const ktype t_q5_k_amx = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,
+				  .act_prep = ak_prep_k4, .tile = q5_k_tile,
+				  K_GEMM(amx_q5_k_gemm) };
 static const ktype *const amx_packed[GGML_T_COUNT] = {
 	[GGML_T_Q4_0] = &t_q4_0_r16_amx,
 	[GGML_T_Q8_0] = &t_q8_0_r16_amx,
@@ -2217,15 +2414,28 @@ const engine_kernels engine_kernels_avx512 = {
 
 /* The "amx" path: the avx512 kernels, with the many-token products of
  * repacked Q4_0/Q8_0 on AMX tiles. The same repacked layout as avx512. */
+static const ktype *const amx_types[GGML_T_COUNT] = {
+	[GGML_T_F32] = &t_f32,
+	[GGML_T_F16] = &t_f16,
+	[GGML_T_BF16] = &t_bf16,
+	[GGML_T_Q4_0] = &t_q4_0,
+	[GGML_T_Q8_0] = &t_q8_0,
+	[GGML_T_Q4_K] = &t_q4_k_amx,
+	[GGML_T_Q5_K] = &t_q5_k_amx,
+	/* Q6_K's scale blocks are 16 wide: a half-size tile product per
+	 * epilogue loses to the VNNI kernel (84 vs 135 GMAC/s measured) */
+	[GGML_T_Q6_K] = &t_q6_k,
+};
+
 static void amx_matmul(engine_threadpool *tp, const engine_mat *w,
 		       const float *x, int n_tok, float *y, void *scratch)
 {
-	ktiled_matmul(avx512_types, amx_packed, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(amx_types, amx_packed, tp, w, x, n_tok, y, scratch);
 }
 
 static size_t amx_matmul_scratch(const engine_mat *w, int n_tok)
 {
-	return ktiled_matmul_scratch(avx512_types, amx_packed, w, n_tok);
+	return ktiled_matmul_scratch(amx_types, amx_packed, w, n_tok);
 }
 
 const engine_kernels engine_kernels_amx = {

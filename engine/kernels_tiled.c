@@ -10,6 +10,12 @@
  * inner one: a chunk's weights (≤ CHUNK_BYTES) stay in L2 while every
  * tile of tmax tokens sweeps them, and the tile's activations stay in L1.
  *
+ * Many tokens (prefill) may take a type's gemm hook instead: the path
+ * prepares its activations in the gemm layout and hands it whole chunks
+ * (gemm_rows rows, or planned chunks when that is 0), all tokens at once.
+ * Matrices the path repacked at load time (engine_mat.layout) always go
+ * through its packed[] descriptions.
+ *
  * Allocation: none; the prepared activations live in the caller's scratch
  * (ktiled_matmul_scratch bytes).
  *
@@ -18,6 +24,7 @@
 #include "kernels_tiled.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 /* A chunk's weight bytes: small enough that the tiles re-reading it for
  * every token tile find it in L2 (1-2 MiB on current x86 cores). */
@@ -119,20 +126,20 @@ static void matmul_worker(int ith, int nth, void *arg)
 	}
 }
 
-/* Rows per chunk: a multiple of rmax, at most CHUNK_BYTES of weights when
- * several token tiles reuse them, and enough chunks to balance threads. */
+/* Rows per chunk: a multiple of rmax, enough chunks to balance threads,
+ * and at most CHUNK_BYTES of weights — so several token tiles find them in
+ * L2, and in decode so the threads finish a big matrix (the output layer
+ * is ~150 MB) within a small chunk of each other. */
 static int64_t plan_chunk_rows(const ktype *kt, const engine_mat *w,
 			       int n_tok, int nth)
 {
 	int64_t rows = (w->ne1 + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
 		       ((int64_t)nth * CHUNKS_PER_THREAD);
+	int64_t fit = CHUNK_BYTES / (int64_t)w->row_bytes;
 
-	if (n_tok > kt->tmax) {
-		int64_t fit = CHUNK_BYTES / (int64_t)w->row_bytes;
-
-		if (rows > fit)
-			rows = fit;
-	}
+	(void)n_tok;
+	if (rows > fit)
+		rows = fit;
 	rows = (rows + kt->rmax - 1) / kt->rmax * kt->rmax;
 	return rows > 0 ? rows : kt->rmax;
 }
@@ -205,4 +212,30 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 		return 0;
 	/* + KT_ALIGN: the caller's buffer need not be aligned */
 	return (size_t)n_tok * (tile > gemm ? tile : gemm) + KT_ALIGN;
+}
+
+/* ---------------------------------------------------------------------------
+ * Row lookup in the R16 layout (embeddings tied to a repacked output):
+ * each block is put back in GGML's layout and dequantized as such.
+ */
+void ktiled_r16_row(const engine_mat *w, int64_t r, float *dst)
+{
+	bool q8 = w->type == GGML_T_Q8_0;
+	size_t bs = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+	int64_t nb = w->ne0 / QK8_0, g = r / 16;
+	int rr = (int)(r % 16);
+	const uint8_t *grp = (const uint8_t *)w->data + (size_t)g * 16 * w->row_bytes;
+	uint8_t blk[sizeof(block_q8_0)];
+
+	for (int64_t b = 0; b < nb; b++) {
+		const uint8_t *o = grp + (size_t)b * 16 * bs;
+
+		memcpy(blk, o + 16 * bs - 16 * sizeof(ggml_half) + rr * sizeof(ggml_half),
+		       sizeof(ggml_half));
+		for (size_t k = 0; k < (bs - 2) / 4; k++)
+			for (int i = 0; i < 4; i++)
+				blk[2 + 4 * k + i] = (uint8_t)(o[k * 64 + 4 * rr + i] ^
+							       (q8 ? 0x80 : 0));
+		engine_dequant_row(w->type, blk, dst + b * QK8_0, QK8_0);
+	}
 }

@@ -65,6 +65,12 @@ typedef struct ktype {
  * (kernels_avx512.c). engine_mat.layout holds it. */
 #define KT_LAYOUT_R16 1
 
+/* Row r of a KT_LAYOUT_R16 matrix (Q4_0 or Q8_0) as f32: dst (w->ne0).
+ * Layout: per group of 16 rows, per block of 32 columns, the 16 rows'
+ * quant bytes interleaved 4 at a time ([k][4·row + i] = byte 4k + i of the
+ * row's block, Q8_0 bytes stored + 128), then the 16 fp16 scales. */
+void ktiled_r16_row(const engine_mat *w, int64_t r, float *dst);
+
 /* engine_matmul() for a path whose types are described by types[] (indexed
  * by GGML type id; NULL entries run the scalar reference) and, for
  * matrices it repacked (w->layout != 0), packed[] (NULL if none). */

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const struct arch_desc arch_table[] = {
 	{ "llama", ROPE_NORM, false, false },
@@ -307,6 +309,113 @@ static int load_weights(struct loader *L)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Load-time repacking for the SIMD path (engine_matmul_repack): every
+ * weight matrix the path has a better layout for is copied once into one
+ * owned, 64-byte aligned buffer, and the file pages it was read from are
+ * released from this process (MADV_DONTNEED: they stay in the page cache
+ * and would fault back in if read), so resident memory stays about one copy
+ * of the weights. The embedding table keeps its file view for row lookups;
+ * a tied output gets a packed copy of its own, and the table's pages are
+ * released all the same (a lookup faults back in only the rows it reads). Failing to allocate the
+ * buffer is not an error: the matrices are then used as the file has them.
+ */
+static void release_pages(const void *p, size_t n)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* The repackable matrices of m: the output, then 7 per layer. */
+static int model_mats(engine_model *m, engine_mat **mats)
+{
+	int n = 0, il;
+
+	mats[n++] = &m->output;
+	for (il = 0; il < m->hp.n_layer; il++) {
+		struct layer_w *w = &m->layers[il];
+
+		mats[n++] = &w->wq;
+		mats[n++] = &w->wk;
+		mats[n++] = &w->wv;
+		mats[n++] = &w->wo;
+		mats[n++] = &w->w_gate;
+		mats[n++] = &w->w_up;
+		mats[n++] = &w->w_down;
+	}
+	return n;
+}
+
+#define HUGE_ALIGN ((size_t)2 << 20)
+/* Rows repacked at a time: each run's file pages are released as soon as
+ * it is copied, so the peak is one copy of the weights plus one run, not
+ * plus the largest matrix (the output alone is ~140 MB for Qwen2.5-0.5B). */
+#define REPACK_ROWS 1024
+
+/* *w repacked into dst (engine_matmul_repack_size(w) bytes), run by run. */
+static void repack_mat(engine_mat *w, uint8_t *dst)
+{
+	engine_mat sub = *w, out = *w;
+
+	for (int64_t r0 = 0; r0 < w->ne1; r0 += REPACK_ROWS) {
+		size_t off = (size_t)r0 * w->row_bytes;
+
+		sub.ne1 = w->ne1 - r0 < REPACK_ROWS ? w->ne1 - r0 : REPACK_ROWS;
+		sub.data = (const uint8_t *)w->data + off;
+		engine_matmul_repack(&sub, dst + off, &out);
+		/* a tied embedding too: its lookups fault back only the
+		 * rows they read */
+		release_pages(sub.data, w->row_bytes * (size_t)sub.ne1);
+	}
+	out.ne1 = w->ne1;
+	out.data = dst;
+	*w = out;
+}
+
+static size_t round64(size_t n)
+{
+	return (n + 63) / 64 * 64;
+}
+
+static void repack_weights(engine_model *m)
+{
+	int n_max = 1 + 7 * m->hp.n_layer, n, i;
+	engine_mat **mats = malloc((size_t)n_max * sizeof(*mats));
+	size_t total = 0, off = 0;
+	bool tied = m->output.data == m->tok_embd.data;
+
+	if (!mats)
+		return;
+	n = model_mats(m, mats);
+	for (i = 0; i < n; i++)
+		total += round64(engine_matmul_repack_size(mats[i]));
+	if (total && posix_memalign(&m->packed, HUGE_ALIGN, total) == 0) {
+		/* 2 MiB pages where the kernel has them: fewer TLB misses
+		 * while decode streams every byte once per token */
+		madvise(m->packed, total, MADV_HUGEPAGE);
+		for (i = 0; i < n; i++) {
+			size_t sz = engine_matmul_repack_size(mats[i]);
+
+			if (!sz)
+				continue;
+			repack_mat(mats[i], (uint8_t *)m->packed + off);
+			off += round64(sz);
+		}
+		/* A tied embedding looks its rows up in the packed copy:
+		 * lookups in the released file view would fault its pages
+		 * back (whole large page-cache folios at a time, so a few
+		 * hundred prompt tokens bring back most of the table) and
+		 * hold the table twice. */
+		if (tied && m->output.layout)
+			m->tok_embd = m->output;
+	}
+	free(mats);
+}
+
 static int load_arch(struct loader *L)
 {
 	gguf_str a;
@@ -359,6 +468,7 @@ int engine_model_load(const engine_model_params *p, engine_model **out,
 	}
 	if ((rc = load_arch(&L)) || (rc = load_hparams(&L)) || (rc = load_weights(&L)))
 		goto out_free;
+	repack_weights(m);
 	*out = m;
 	return 0;
 out_free:
@@ -376,6 +486,7 @@ void engine_model_free(engine_model *m)
 		free(m->owned[i]);
 	free(m->owned);
 	free(m->layers);
+	free(m->packed);
 	engine_vocab_free(m->vocab);
 	gguf_close(m->file);
 	free(m);

@@ -58,6 +58,8 @@ struct engine_model {
 	const float *rope_freqs;       /* (n_rot/2) frequency divisors or NULL */
 	struct layer_w *layers;        /* (n_layer) */
 	float **owned;                 /* f32 copies of vectors, freed with the model */
+	void *packed;                  /* weight matrices repacked for the SIMD path
+					  (engine_matmul_repack), or NULL */
 	int n_owned, cap_owned;
 	uint64_t n_params, weight_bytes;
 	uint32_t main_type;
