@@ -823,19 +823,13 @@ static void pk_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
 }
 
 /* ---------------------------------------------------------------------------
- * AMX (the "amx" path: everything as "avx512" except many-token products
- * of repacked Q4_0/Q8_0). A repacked block of a 16-row group is laid out
- * as an AMX B tile wants it: 8 tile rows of 4-byte groups, one group per
- * weight row. Once per group and K-slice the levels are rewritten as
- * signed bytes (Q4_0 q − 8, Q8_0 q) into a buffer, so TDPBSSD against the
- * signed activations needs no offset correction. The A tile is 16 tokens
- * × the block's 32 activation bytes, straight from the prepared
- * activations at the token stride. One TDPBSSD makes the 16 × 16 int32
- * block sums (8192 multiply-adds); AVX-512 then applies the per-block
- * scales (dw of each row × dx of each token), 16 C rows per block, in
- * batches that let the tile unit and the vector units work at the same
- * time (AMX_BATCH). Token counts that are not a multiple of 16 finish on
- * the VNNI kernel.
+ * AMX (the "amx" path: everything as "avx512" except many-token
+ * products). Repacked Q4_0/Q8_0 take AMX-BF16 tiles (below, "AMX-BF16
+ * prefill"); Q4_K/Q5_K take the int8 tiles of the K-quant section, whose
+ * tile configuration and batching helpers these are: TDPBSSD/TDPBSUD make
+ * 16 × 16 int32 block sums (8192 multiply-adds) and AVX-512 applies the
+ * per-block scales, in batches that let the tile unit and the vector
+ * units work at the same time (AMX_BATCH).
  */
 #define AMX_TOK 16
 
@@ -915,145 +909,249 @@ static void amx_config(amx_tilecfg *saved, int k_bytes)
 			_tile_stored(3, (cb)[3], 64);                          \
 	} while (0)
 
-/* acc[t] += dw·dx_t · C row t for block b of 16 tokens. */
-AI void amx_epilogue(const int32_t *cb, const float *dw16, const uint8_t *xa,
-		     size_t xs, int64_t ne0, int64_t b, __m512 *acc)
+/* ---------------------------------------------------------------------------
+ * AMX-BF16 prefill for repacked Q4_0/Q8_0 (the "amx" path, ≥ BF_MIN tokens).
+ *
+ * The int8 tiles above need the C tile stored and rescaled after every
+ * 32-wide block (each block has its own scales), and that store-and-scale
+ * epilogue, not the tile unit, bounds them. Here the weights are instead
+ * dequantized once per call to bf16 B tiles (scales applied), the
+ * activations converted to bf16, and the C tiles accumulate in f32 over the
+ * whole row with no epilogue: one store per 16×16 outputs. Prefill calls
+ * carry 64–512 tokens, so dequantizing a chunk's rows once costs a few
+ * per cent of its tile products. bf16 keeps 8 bits of mantissa, about what
+ * int8 activations keep; weights are rounded once more to bf16 (2^-9).
+ *
+ * Work unit: BF_ROWS = 2 groups of 16 rows × every token, 2 × 2 C tiles
+ * (two token tiles × the two groups) sharing each A and B tile load.
+ * Tiles: 0-3 C (16 tokens × 16 f32), 4-5 A (16 tokens × 32 bf16),
+ * 6-7 B (16 pairs × 16 rows of bf16 pairs). Rows longer than BF_KMAX go in
+ * slices (the B cache lives on the stack), later slices adding to y.
+ */
+#define BF_ROWS 32
+#define BF_MIN 32
+#define BF_KMAX 8192
+#define BF_TARGET __attribute__((target("avx512bf16,amx-bf16")))
+
+typedef struct bf_btile {
+	uint16_t v[16][32];  /* [j][2n + p]: bf16 of element 2j + p of row n */
+} bf_btile;
+
+/* lanes [n][i] (16 rows × 4 elements 4k+i, int8 in v) scaled by dw[n],
+ * as B rows j0 (elements 4k, 4k+1) and j0 + 1 (4k+2, 4k+3) of bt. */
+BF_TARGET AI void bf_rows(__m512i v, __m512 dw, bf_btile *bt, int j0)
 {
-	__m512 dw = _mm512_load_ps(dw16);
+	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16,
+					      14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	__m512 f[4];
+	__m512i p0, p1;
 
-	UNROLL for (int t = 0; t < AMX_TOK; t++) {
-		const pk_blk *pb = (const pk_blk *)(xa + (size_t)t * xs + ne0) + b;
+	UNROLL for (int c = 0; c < 4; c++) {
+		/* lane l of chunk c is row 4c + l/4 */
+		__m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * c),
+			_mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8,
+							   7, 6, 5, 4, 3, 2, 1, 0), 2));
 
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)),
-					 _mm512_mul_ps(dw, _mm512_set1_ps(pb->d)), acc[t]);
+		f[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+					     _mm512_extracti32x4_epi32(v, c))),
+				     _mm512_permutexvar_ps(idx, dw));
 	}
+	/* 32-bit units: p0 unit 2n + h = pair h of row n (n < 8), p1 rows 8.. */
+	p0 = (__m512i)_mm512_cvtne2ps_pbh(f[1], f[0]);
+	p1 = (__m512i)_mm512_cvtne2ps_pbh(f[3], f[2]);
+	_mm512_store_si512(bt->v[j0], _mm512_permutex2var_epi32(p0, even, p1));
+	_mm512_store_si512(bt->v[j0 + 1], _mm512_permutex2var_epi32(p0, odd, p1));
 }
 
-/* One group's K-slice, prepared once for every token tile: signed B tiles
- * and the 16 row scales of each block. */
-typedef struct amx_slice {
-	int8_t b[PK_SLICE][8][64];
-	float dw[PK_SLICE][R16];
-} amx_slice;
-
-static void amx_prepare(const uint8_t *wg, bool q8, int64_t b0, int nbs,
-			amx_slice *sl)
+/* Blocks [0, nb) of one 16-row group wg as bf16 B tiles. */
+BF_TARGET static void bf_prepare(const uint8_t *wg, bool q8, int64_t nb, bf_btile *bt)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
 	const __m512i k80 = _mm512_set1_epi8((char)0x80);
 	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
 
-	for (int i = 0; i < nbs; i++) {
-		const uint8_t *blk = wg + (size_t)(b0 + i) * bs;
+	for (int64_t b = 0; b < nb; b++) {
+		const uint8_t *blk = wg + (size_t)b * bs;
+		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(
+			(const __m256i *)(blk + bs - R16 * sizeof(ggml_half))));
 
 		if (q8) {
 			UNROLL for (int k = 0; k < 8; k++)
-				_mm512_store_si512(sl->b[i][k], _mm512_xor_si512(
-					_mm512_loadu_si512(((const q8r16 *)blk)->qs[k]), k80));
+				bf_rows(_mm512_xor_si512(_mm512_loadu_si512(
+						((const q8r16 *)blk)->qs[k]), k80),
+					dw, &bt[b], 2 * k);
 		} else {
 			UNROLL for (int k = 0; k < 4; k++) {
 				__m512i v = _mm512_loadu_si512(((const q4r16 *)blk)->qs[k]);
 
-				_mm512_store_si512(sl->b[i][k],
-						   _mm512_sub_epi8(_mm512_and_si512(v, m4), eight));
-				_mm512_store_si512(sl->b[i][k + 4], _mm512_sub_epi8(
-					_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), eight));
+				bf_rows(_mm512_sub_epi8(_mm512_and_si512(v, m4), eight),
+					dw, &bt[b], 2 * k);
+				bf_rows(_mm512_sub_epi8(_mm512_and_si512(
+						_mm512_srli_epi16(v, 4), m4), eight),
+					dw, &bt[b], 8 + 2 * k);
 			}
 		}
-		_mm512_store_ps(sl->dw[i], _mm512_cvtph_ps(_mm256_loadu_si256(
-			(const __m256i *)(blk + bs - R16 * sizeof(ggml_half)))));
 	}
 }
 
-/* 16 tokens (xa = the first) × blocks b0..b0+nbs of a prepared group.
- * y[t·ldy + r] (+)= the sums, rows m. */
-static void amx_tok16(const amx_slice *sl, int64_t b0, int nbs,
-		      const uint8_t *xa, size_t xs, int64_t ne0, float *y,
-		      int64_t ldy, __mmask16 m)
+static size_t bf_act_bytes(int64_t ne0)
 {
-	int32_t cb[2][AMX_BATCH][AMX_TOK * 16] __attribute__((aligned(64)));
-	__m512 acc[AMX_TOK];
-	int nb_prev = 0;
+	return (size_t)ne0 * sizeof(uint16_t);
+}
 
-	UNROLL for (int t = 0; t < AMX_TOK; t++)
-		acc[t] = zero_ps();
+BF_TARGET static void bf_act_prep(const float *x, void *xa, int64_t ne0)
+{
+	for (int64_t i = 0; i < ne0; i += 32)
+		_mm512_storeu_si512((uint8_t *)xa + i * 2, (__m512i)_mm512_cvtne2ps_pbh(
+			_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
+}
+
+/* Token tile tt (0, 1) has rows[tt] tokens; 0 rows: the tile is unused. */
+static void bf_config(int rows0, int rows1)
+{
+	amx_tilecfg c;
+
+	memset(&c, 0, sizeof(c));
+	c.palette = 1;
+	for (int i = 0; i < 8; i++)
+		c.colsb[i] = 64;
+	c.rows[0] = c.rows[1] = c.rows[4] = (uint8_t)rows0;
+	c.rows[2] = c.rows[3] = c.rows[5] = (uint8_t)(rows1 ? rows1 : 1);
+	c.rows[6] = c.rows[7] = 16;
+	_tile_loadconfig(&c);
+}
+
+/* C tile (rows × 16 f32) to y rows t, columns of group g, m valid. */
+#define BF_STORE(C, rows, yt, ldy, m, tmp)                                     \
+	do {                                                                   \
+		if ((m) == 0xffff) {                                           \
+			_tile_stored(C, (yt), (ldy) * (int64_t)sizeof(float)); \
+		} else {                                                       \
+			_tile_stored(C, (tmp), 64);                            \
+			for (int r_ = 0; r_ < (rows); r_++)                    \
+				_mm512_mask_storeu_ps((yt) + r_ * (ldy), (m),  \
+					_mm512_load_ps((tmp) + 16 * r_));      \
+		}                                                              \
+	} while (0)
+
+/* C tile from y (acc) or zero; partial groups through tmp. */
+#define BF_LOAD(C, acc, rows, yt, ldy, m, tmp)                                 \
+	do {                                                                   \
+		if (!(acc)) {                                                  \
+			_tile_zero(C);                                         \
+		} else if ((m) == 0xffff) {                                    \
+			_tile_loadd(C, (yt), (ldy) * (int64_t)sizeof(float));  \
+		} else {                                                       \
+			for (int r_ = 0; r_ < (rows); r_++)                    \
+				_mm512_store_ps((tmp) + 16 * r_,               \
+					_mm512_maskz_loadu_ps((m), (yt) + r_ * (ldy))); \
+			AMX_BARRIER();                                         \
+			_tile_loadd(C, (tmp), 64);                             \
+		}                                                              \
+	} while (0)
+
+/* Up to 32 tokens (xa = the first, n0/n1 in the two token tiles) × the
+ * chunk's ng groups (prepared in bt[g]), nb blocks; acc: add to y. */
+BF_TARGET static void bf_tok32(const bf_btile *const bt[2], int ng, int64_t nb,
+			       const uint8_t *xa, size_t xs, int n1, float *y,
+			       int64_t ldy, const __mmask16 m[2], int n0, bool acc)
+{
+	float tmp[16 * 16] __attribute__((aligned(64)));
+	const uint8_t *xa1 = xa + 16 * xs;
+
+	BF_LOAD(0, acc, n0, y, ldy, m[0], tmp);
+	BF_LOAD(1, acc && ng > 1, n0, y + 16, ldy, m[1], tmp);
+	BF_LOAD(2, acc && n1, n1, y + 16 * ldy, ldy, m[0], tmp);
+	BF_LOAD(3, acc && n1 && ng > 1, n1, y + 16 * ldy + 16, ldy, m[1], tmp);
 	AMX_BARRIER();
-	for (int i0 = 0; i0 < nbs + AMX_BATCH; i0 += AMX_BATCH) {
-		int n = nbs - i0 < AMX_BATCH ? nbs - i0 : AMX_BATCH;
-		const void *bt[AMX_BATCH];
-		const uint8_t *a[AMX_BATCH];
-
-		if (n > 0) {
-			for (int k = 0; k < n; k++) {
-				bt[k] = sl->b[i0 + k];
-				a[k] = xa + (b0 + i0 + k) * QK8_0;
-			}
-			AMX_BATCH_DP(_tile_dpbssd, bt, a, xs, n);
+	for (int64_t b = 0; b < nb; b++) {
+		_tile_loadd(4, xa + b * 64, xs);
+		_tile_loadd(6, bt[0][b].v, 64);
+		_tile_dpbf16ps(0, 4, 6);
+		if (n1) {
+			_tile_loadd(5, xa1 + b * 64, xs);
+			_tile_dpbf16ps(2, 5, 6);
 		}
-		for (int k = 0; k < nb_prev; k++) /* the previous batch */
-			amx_epilogue(cb[(i0 / AMX_BATCH + 1) & 1][k],
-				     sl->dw[i0 - AMX_BATCH + k], xa, xs, ne0,
-				     b0 + i0 - AMX_BATCH + k, acc);
-		if (n <= 0)
-			break;
-		AMX_BATCH_STORE(cb[(i0 / AMX_BATCH) & 1], n);
-		nb_prev = n;
+		if (ng > 1) {
+			_tile_loadd(7, bt[1][b].v, 64);
+			_tile_dpbf16ps(1, 4, 7);
+			if (n1)
+				_tile_dpbf16ps(3, 5, 7);
+		}
 	}
-	UNROLL for (int t = 0; t < AMX_TOK; t++) {
-		float *yt = y + t * ldy;
-
-		if (b0)
-			acc[t] = _mm512_add_ps(acc[t], _mm512_maskz_loadu_ps(m, yt));
-		_mm512_mask_storeu_ps(yt, m, acc[t]);
+	BF_STORE(0, n0, y, ldy, m[0], tmp);
+	if (ng > 1)
+		BF_STORE(1, n0, y + 16, ldy, m[1], tmp);
+	if (n1) {
+		BF_STORE(2, n1, y + 16 * ldy, ldy, m[0], tmp);
+		if (ng > 1)
+			BF_STORE(3, n1, y + 16 * ldy + 16, ldy, m[1], tmp);
 	}
 }
 
-AI void amx_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
-		 const uint8_t *xa, size_t xs, int n_tok, int64_t ne0, float *y,
-		 int64_t ldy)
+/* ktype.gemm: rows [0, nr ≤ BF_ROWS) of w (whole groups), every token. */
+BF_TARGET static void bf_gemm(bool q8, const uint8_t *w, size_t rb, int nr,
+			      const uint8_t *xa, size_t xs, int n_tok, int64_t ne0,
+			      float *y, int64_t ldy)
 {
-	amx_slice sl __attribute__((aligned(64)));
+	bf_btile cache[2][BF_KMAX / QK8_0] __attribute__((aligned(64)));
+	const bf_btile *bt[2] = { cache[0], cache[1] };
 	int64_t nb = ne0 / QK8_0;
-	int full = n_tok / AMX_TOK * AMX_TOK;
+	int ng = (nr + R16 - 1) / R16, cfg0 = -1, cfg1 = -1;
+	__mmask16 m[2] = { tail16(nr), nr > R16 ? tail16(nr - R16) : 0 };
 	amx_tilecfg saved;
 
-	amx_config(&saved, QK8_0);
-	for (int64_t b0 = 0; b0 < nb; b0 += PK_SLICE) {
-		int nbs = (int)(nb - b0 < PK_SLICE ? nb - b0 : PK_SLICE);
+	size_t bs = q8 ? sizeof(q8r16) : sizeof(q4r16);
 
-		for (int g = 0; g * R16 < nr; g++) {
-			const uint8_t *wg = w + (size_t)g * R16 * rb;
-			__mmask16 m = tail16(nr - g * R16);
+	_tile_storeconfig(&saved);
+	for (int64_t b0 = 0; b0 < nb; b0 += BF_KMAX / QK8_0) {
+		int64_t nbs = nb - b0 < BF_KMAX / QK8_0 ? nb - b0 : BF_KMAX / QK8_0;
 
-			amx_prepare(wg, q8, b0, nbs, &sl);
-			for (int t0 = 0; t0 < full; t0 += AMX_TOK)
-				amx_tok16(&sl, b0, nbs, xa + (size_t)t0 * xs, xs, ne0,
-					  y + t0 * ldy + g * R16, ldy, m);
-			for (int t0 = full; t0 < n_tok; t0 += PK_TOK)
-				pk_tokens(wg, q8, b0, nbs, xa + (size_t)t0 * xs, xs, ne0,
-					  y + t0 * ldy + g * R16, ldy, m,
-					  n_tok - t0 < PK_TOK ? n_tok - t0 : PK_TOK);
+		for (int g = 0; g < ng; g++)
+			bf_prepare(w + (size_t)g * R16 * rb + (size_t)b0 * bs, q8, nbs,
+				   cache[g]);
+		for (int t0 = 0; t0 < n_tok; t0 += 32) {
+			int n = n_tok - t0 < 32 ? n_tok - t0 : 32;
+			int n0 = n < 16 ? n : 16, n1 = n - n0;
+
+			if (n0 != cfg0 || n1 != cfg1) {
+				bf_config(n0, n1);
+				cfg0 = n0;
+				cfg1 = n1;
+			}
+			bf_tok32(bt, ng, nbs, xa + (size_t)t0 * xs + (size_t)b0 * 64, xs, n1,
+				 y + t0 * ldy, ldy, m, n0, b0 > 0);
 		}
 	}
 	_tile_loadconfig(&saved);
 }
 
-static void amx_gemm_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
-			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+static void bf_gemm_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
 {
-	if (n_tok < AMX_TOK)
-		pk_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
-	else
-		amx_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+	bf_gemm(false, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
 }
 
-static void amx_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
-			  size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
+static void bf_gemm_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int n_tok, int64_t ne0, float *y, int64_t ldy)
 {
-	if (n_tok < AMX_TOK)
-		pk_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
-	else
-		amx_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+	bf_gemm(true, w, rb, nr, xa, xs, n_tok, ne0, y, ldy);
+}
+
+/* The tile path of repacked rows: one group, up to PK_TOK tokens. */
+static void pk_tile_q4_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int nt, int64_t ne0, float *y, int64_t ldy)
+{
+	(void)rb;
+	pk_tokens(w, false, 0, (int)(ne0 / QK8_0), xa, xs, ne0, y, ldy, tail16(nr), nt);
+}
+
+static void pk_tile_q8_0(const uint8_t *w, size_t rb, int nr, const uint8_t *xa,
+			 size_t xs, int nt, int64_t ne0, float *y, int64_t ldy)
+{
+	(void)rb;
+	pk_tokens(w, true, 0, (int)(ne0 / QK8_0), xa, xs, ne0, y, ldy, tail16(nr), nt);
 }
 
 static size_t avx512_repack_size(const engine_mat *w)
@@ -2353,15 +2451,17 @@ static const ktype *const avx512_packed[GGML_T_COUNT] = {
 	[GGML_T_Q8_0] = &t_q8_0_r16,
 };
 
+/* Repacked Q4_0/Q8_0 on AMX: a few tokens (decode) on the VNNI group
+ * kernel, BF_MIN or more on the AMX-BF16 tiles. */
 static const ktype t_q4_0_r16_amx = {
 	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q4_0,
-	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
-	.gemm_prep = pk_prep_q4_0, .gemm = amx_gemm_q4_0,
+	.tile = pk_tile_q4_0, .gemm_min = BF_MIN, .gemm_rows = BF_ROWS,
+	.gemm_act_bytes = bf_act_bytes, .gemm_prep = bf_act_prep, .gemm = bf_gemm_q4_0,
 };
 static const ktype t_q8_0_r16_amx = {
 	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q8_0,
-	.gemm_min = 1, .gemm_rows = 0, .gemm_act_bytes = pk_act_bytes,
-	.gemm_prep = pk_prep_q8_0, .gemm = amx_gemm_q8_0,
+	.tile = pk_tile_q8_0, .gemm_min = BF_MIN, .gemm_rows = BF_ROWS,
+	.gemm_act_bytes = bf_act_bytes, .gemm_prep = bf_act_prep, .gemm = bf_gemm_q8_0,
 };
 
 static const ktype t_q4_k_amx = { .rmax = KROWS, .tmax = KTOK, .act_bytes = ak_bytes,

@@ -84,7 +84,11 @@ bool kcpu_has_amx(void)
 
 	if (!kcpu_has_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		return false;
-	if (!(d & (1u << 24)) || !(d & (1u << 25))) /* AMX-TILE, AMX-INT8 */
+	/* AMX-TILE, AMX-INT8, AMX-BF16 (the path's prefill is bf16 tiles) */
+	if (!(d & (1u << 24)) || !(d & (1u << 25)) || !(d & (1u << 22)))
+		return false;
+	/* AVX512-BF16 (leaf 7 subleaf 1, EAX bit 5) converts its operands */
+	if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5)))
 		return false;
 	if ((xgetbv0() & XCR0_TILE) != XCR0_TILE)
 		return false;

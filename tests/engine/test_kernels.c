@@ -56,7 +56,7 @@
 static const char *const path_names[] = { "amx", "avx512", "avx2", "neon" };
 #define N_PATH_NAMES (sizeof(path_names) / sizeof(path_names[0]))
 
-static const int tok_counts[] = { 1, 3, 8, 33 };
+static const int tok_counts[] = { 1, 3, 8, 33, 50 };
 static const int row_counts[] = { 1, 37, 130 };
 
 /* ---------------------------------------------------------------------------
@@ -230,8 +230,33 @@ static float *case_run_repacked(const engine_kernels *k, mm_case *c,
 	return y;
 }
 
-/* Check every output of y against both references; returns failures. */
-static int case_check(const char *path, const mm_case *c, const float *y)
+/* float → bf16 → float, round to nearest even (finite inputs). */
+static float bf16_round(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* The "amx" path's prefill (AMX_BF16_MIN or more tokens on repacked
+ * Q4_0/Q8_0, kernels_avx512.c BF_MIN) multiplies bf16 activations by bf16
+ * weights (the f32 dequantized value rounded) and sums in f32. */
+#define AMX_BF16_MIN 32
+
+static bool case_bf16(const char *path, const mm_case *c, bool repacked)
+{
+	return repacked && !strcmp(path, "amx") && c->n_tok >= AMX_BF16_MIN &&
+	       (c->type == GGML_T_Q4_0 || c->type == GGML_T_Q8_0);
+}
+
+/* Check every output of y against both references; returns failures.
+ * bf16: the emulation rounds activations and weights to bf16 instead
+ * (each within 2^-8 relative: 8 significant bits, so the scalar bound is
+ * 2^-7·Σ|w·x| plus rounding), and sums over ne0/2 pairs in f32 lanes. */
+static int case_check(const char *path, const mm_case *c, const float *y, bool bf16)
 {
 	double *xq = malloc((size_t)c->ne0 * sizeof(double));
 	double *step = malloc((size_t)c->ne0 * sizeof(double));
@@ -249,13 +274,21 @@ static int case_check(const char *path, const mm_case *c, const float *y)
 
 			for (int64_t i = 0; i < c->ne0; i++) {
 				mx += fabs((double)w[i] * x[i]);
-				if (type_quantized(c->type)) {
+				if (bf16) {
+					double p = (double)bf16_round(w[i]) * bf16_round(x[i]);
+
+					emu += p;
+					m += fabs(p);
+				} else if (type_quantized(c->type)) {
 					emu += (double)w[i] * xq[i];
 					m += fabs((double)w[i] * xq[i]);
 					qerr += fabs((double)w[i]) * 0.5 * step[i] * 1.001;
 				}
 			}
-			if (type_quantized(c->type)) {
+			if (bf16) {
+				tol_emu = ((double)c->ne0 / 2 + 16) * 0x1p-23 * m + 1e-30;
+				tol_ref = 0x1p-7 * 1.01 * mx + 1e-5 * (m + mx) + 1e-30;
+			} else if (type_quantized(c->type)) {
 				tol_emu = 1e-5 * m + 1e-30;
 				tol_ref = qerr + 1e-5 * (m + mx) + 1e-30;
 			} else {
@@ -306,11 +339,12 @@ static void check_type(uint32_t type, const int64_t *lens, int n_lens)
 
 					case_make(&c, type, lens[li], row_counts[ri], tok_counts[ti]);
 					y = case_run(k, &c, (ti + ri) % 2 ? NULL : tp);
-					fails += case_check(k->name, &c, y);
+					fails += case_check(k->name, &c, y, false);
 					free(y);
 					y = case_run_repacked(k, &c, (ti + ri) % 2 ? tp : NULL);
 					if (y)
-						fails += case_check(k->name, &c, y);
+						fails += case_check(k->name, &c, y,
+								    case_bf16(k->name, &c, true));
 					free(y);
 					case_free(&c);
 				}
@@ -322,12 +356,13 @@ static void check_type(uint32_t type, const int64_t *lens, int n_lens)
 }
 
 /* Block types: lengths leaving 0..3 blocks past the last group of 4. */
-static const int64_t lens_32[] = { 32, 96, 160, 448, 896, 1056 };
+/* 8224: longer than the AMX-BF16 kernel's K slice (8192) */
+static const int64_t lens_32[] = { 32, 96, 160, 448, 896, 1056, 8224 };
 static const int64_t lens_256[] = { 256, 768, 1280 };
 static const int64_t lens_1[] = { 5, 37, 64, 200, 301 };
 
-static void test_q4_0(void **state) { (void)state; check_type(GGML_T_Q4_0, lens_32, 6); }
-static void test_q8_0(void **state) { (void)state; check_type(GGML_T_Q8_0, lens_32, 6); }
+static void test_q4_0(void **state) { (void)state; check_type(GGML_T_Q4_0, lens_32, 7); }
+static void test_q8_0(void **state) { (void)state; check_type(GGML_T_Q8_0, lens_32, 7); }
 static void test_q4_k(void **state) { (void)state; check_type(GGML_T_Q4_K, lens_256, 3); }
 static void test_q5_k(void **state) { (void)state; check_type(GGML_T_Q5_K, lens_256, 3); }
 static void test_q6_k(void **state) { (void)state; check_type(GGML_T_Q6_K, lens_256, 3); }
@@ -359,7 +394,7 @@ static void test_zero_blocks(void **state)
 			memset(c.x + 512, 0, 512 * sizeof(float)); /* token 1, all */
 			engine_kernels_scalar.matmul(NULL, &c.w, c.x, 3, c.y_ref, NULL);
 			y = case_run(k, &c, NULL);
-			assert_int_equal(case_check(k->name, &c, y), 0);
+			assert_int_equal(case_check(k->name, &c, y, false), 0);
 			for (int r = 0; r < 5; r++)
 				assert_true(y[5 + r] == 0.0f); /* 0 · w = 0 */
 			free(y);
