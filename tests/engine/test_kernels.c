@@ -244,7 +244,7 @@ static float bf16_round(float f)
 /* The "amx" path's prefill (AMX_BF16_MIN or more tokens on repacked
  * Q4_0/Q8_0, kernels_avx512.c BF_MIN) multiplies bf16 activations by bf16
  * weights (the f32 dequantized value rounded) and sums in f32. */
-#define AMX_BF16_MIN 32
+#define AMX_BF16_MIN 16
 
 static bool case_bf16(const char *path, const mm_case *c, bool repacked)
 {
