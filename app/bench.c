@@ -204,7 +204,7 @@ static int run_once(engine_context *ctx, const engine_model_info *info,
 	t0 = now_s();
 	for (i = 0; i < n_gen; i++) {
 		tok = argmax(engine_logits(ctx), info->n_vocab);
-		rc = engine_eval(ctx, &tok, 1);
+		rc = engine_eval_next(ctx, tok);
 		if (rc)
 			return rc;
 	}

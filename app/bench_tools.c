@@ -491,7 +491,7 @@ static int finish_call(struct run *r)
 	engine_sampler_accept(r->s, r->last);
 	if (!engine_sampler_guard_active(r->s) || room <= 0)
 		return 0;
-	rc = engine_eval(r->ctx, &r->last, 1);
+	rc = engine_eval_next(r->ctx, r->last);
 	if (rc)
 		return rc;
 	r->finishing = true;

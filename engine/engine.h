@@ -254,6 +254,15 @@ const char *engine_context_error(const engine_context *c);
  * the tokens evaluated so far), HEARTH_EINVAL for an out-of-range token.
  */
 int engine_eval(engine_context *c, const int32_t *tokens, int n_tokens);
+/*
+ * engine_eval of one token the model generated (decode). Prompts go through
+ * engine_eval, generated tokens through this or engine_eval_multi: a SIMD
+ * path may round prompt and decode products differently (bf16 tiles for
+ * prompts), and keeping each token's numerics tied to its role, not to how
+ * many tokens a call carries, is what makes a request's output independent
+ * of prefix reuse and batching.
+ */
+int engine_eval_next(engine_context *c, int32_t token);
 
 /* As engine_eval, but the inputs are embedding vectors (n_tokens, n_embd)
  * f32 row-major, e.g. from an image or audio encoder. */

@@ -204,13 +204,21 @@ typedef struct engine_mat {
 			      engine_matmul_repack for the active SIMD path */
 } engine_mat;
 
+/* engine_matmul flags. DECODE: the rows are tokens being generated, not a
+ * prompt. A path whose many-token kernel rounds differently from its
+ * few-token one (the AMX-BF16 prefill) gives every prompt call the former
+ * and every decode call the latter, whatever their token counts, so a
+ * token's logits do not depend on how its prompt was cut into calls
+ * (prefix reuse, batching): same request, same output. */
+#define ENGINE_MM_DECODE 1u
+
 /*
  * y (n_tok, w->ne1) = x (n_tok, w->ne0) · wᵀ, f32 row-major. tp may be
  * NULL (single thread). scratch: at least engine_matmul_scratch(w, n_tok)
  * bytes, for on-the-fly activation quantization.
  */
 void engine_matmul(engine_threadpool *tp, const engine_mat *w, const float *x,
-		   int n_tok, float *y, void *scratch);
+		   int n_tok, float *y, void *scratch, unsigned flags);
 size_t engine_matmul_scratch(const engine_mat *w, int n_tok);
 /*
  * Load-time repacking of a weight matrix into the active SIMD path's own

@@ -252,6 +252,7 @@ static void rope(const engine_model *m, float *v, double pos)
 struct tile {
 	engine_context *ws;
 	int n;
+	unsigned mm_flags;  /* engine_matmul flags: ENGINE_MM_DECODE or 0 */
 };
 
 /* Attention: one task per (row, KV head) pair, spread over the workers. */
@@ -348,16 +349,16 @@ static void attention_block(struct tile *tl, int il)
 	for (t = 0; t < n_tok; t++)
 		rmsnorm(c->xn + (size_t)t * n_embd, c->x + (size_t)t * n_embd,
 			w->attn_norm, n_embd, hp->eps);
-	engine_matmul(c->tp, &w->wq, c->xn, n_tok, c->q, c->mm_scratch);
-	engine_matmul(c->tp, &w->wk, c->xn, n_tok, c->k, c->mm_scratch);
-	engine_matmul(c->tp, &w->wv, c->xn, n_tok, c->v, c->mm_scratch);
+	engine_matmul(c->tp, &w->wq, c->xn, n_tok, c->q, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wk, c->xn, n_tok, c->k, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wv, c->xn, n_tok, c->v, c->mm_scratch, tl->mm_flags);
 	add_bias(c->q, w->bq, n_tok, nq);
 	add_bias(c->k, w->bk, n_tok, kvd);
 	add_bias(c->v, w->bv, n_tok, kvd);
 	qk_prepare(tl, w, il);
 	engine_threadpool_run(c->tp, attn_worker, &job);
 	/* the output projection goes through xn (free now) to add the residual */
-	engine_matmul(c->tp, &w->wo, c->att, n_tok, c->xn, c->mm_scratch);
+	engine_matmul(c->tp, &w->wo, c->att, n_tok, c->xn, c->mm_scratch, tl->mm_flags);
 	for (i = 0; i < n_tok * n_embd; i++)
 		c->x[i] += c->xn[i];
 }
@@ -373,10 +374,10 @@ static void ffn_block(struct tile *tl, int il)
 	for (t = 0; t < n_tok; t++)
 		rmsnorm(c->xn + (size_t)t * n_embd, c->x + (size_t)t * n_embd,
 			w->ffn_norm, n_embd, hp->eps);
-	engine_matmul(c->tp, &w->w_gate, c->xn, n_tok, c->gate, c->mm_scratch);
-	engine_matmul(c->tp, &w->w_up, c->xn, n_tok, c->up, c->mm_scratch);
+	engine_matmul(c->tp, &w->w_gate, c->xn, n_tok, c->gate, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->w_up, c->xn, n_tok, c->up, c->mm_scratch, tl->mm_flags);
 	engine_swiglu(c->gate, c->up, n_ff_all);
-	engine_matmul(c->tp, &w->w_down, c->gate, n_tok, c->xn, c->mm_scratch);
+	engine_matmul(c->tp, &w->w_down, c->gate, n_tok, c->xn, c->mm_scratch, tl->mm_flags);
 	for (i = 0; i < (size_t)n_tok * n_embd; i++)
 		c->x[i] += c->xn[i];
 }
@@ -406,7 +407,7 @@ static int forward_tile(struct tile *tl, int first, float *logits)
 			c->x + (size_t)t * hp->n_embd, c->m->output_norm,
 			hp->n_embd, hp->eps);
 	engine_matmul(c->tp, &c->m->output, c->xn, tl->n - first, logits,
-		      c->mm_scratch);
+		      c->mm_scratch, tl->mm_flags);
 	return 0;
 }
 
@@ -552,12 +553,13 @@ static int check_tokens(engine_context *c, const int32_t *tokens, int n)
 	return 0;
 }
 
-/* Shared driver of engine_eval / engine_eval_embd: tiles of n_batch. */
+/* Shared driver of engine_eval / engine_eval_embd / engine_eval_next:
+ * tiles of n_batch; mm_flags for every matmul (ENGINE_MM_DECODE or 0). */
 static int eval_tiles(engine_context *c, const int32_t *tokens,
-		      const float *embd, int n)
+		      const float *embd, int n, unsigned mm_flags)
 {
 	const struct hparams *hp = &c->m->hp;
-	struct tile tl = { c, 0 };
+	struct tile tl = { c, 0, mm_flags };
 	int done = 0, rc, t, first;
 
 	if (n <= 0 || (!tokens && !embd))
@@ -601,14 +603,21 @@ int engine_eval(engine_context *c, const int32_t *tokens, int n_tokens)
 {
 	if (!c)
 		return HEARTH_EINVAL;
-	return eval_tiles(c, tokens, NULL, n_tokens);
+	return eval_tiles(c, tokens, NULL, n_tokens, 0);
+}
+
+int engine_eval_next(engine_context *c, int32_t token)
+{
+	if (!c)
+		return HEARTH_EINVAL;
+	return eval_tiles(c, &token, NULL, 1, ENGINE_MM_DECODE);
 }
 
 int engine_eval_embd(engine_context *c, const float *embd, int n_tokens)
 {
 	if (!c)
 		return HEARTH_EINVAL;
-	return eval_tiles(c, NULL, embd, n_tokens);
+	return eval_tiles(c, NULL, embd, n_tokens, 0);
 }
 
 int engine_last_cached(const engine_context *c)
@@ -647,7 +656,7 @@ int engine_eval_multi(engine_context *const *ctxs, const int32_t *tokens, int n)
 		ws->pos[i] = ctxs[i]->n_past;
 		embed_token(ws, tokens[i], ws->x + (size_t)i * ws->m->hp.n_embd);
 	}
-	tl = (struct tile){ ws, n };
+	tl = (struct tile){ ws, n, ENGINE_MM_DECODE };
 	/* the logits land in ws->logits (n_batch rows) and are then copied */
 	rc = forward_tile(&tl, 0, ws->logits);
 	if (rc)

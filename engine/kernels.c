@@ -81,9 +81,9 @@ const char *engine_simd_name(void)
 }
 
 void engine_matmul(engine_threadpool *tp, const engine_mat *w, const float *x,
-		   int n_tok, float *y, void *scratch)
+		   int n_tok, float *y, void *scratch, unsigned flags)
 {
-	engine_kernels_active()->matmul(tp, w, x, n_tok, y, scratch);
+	engine_kernels_active()->matmul(tp, w, x, n_tok, y, scratch, flags);
 }
 
 size_t engine_matmul_scratch(const engine_mat *w, int n_tok)

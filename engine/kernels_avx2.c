@@ -676,9 +676,9 @@ static const ktype *const avx2_types[GGML_T_COUNT] = {
 };
 
 static void avx2_matmul(engine_threadpool *tp, const engine_mat *w,
-			const float *x, int n_tok, float *y, void *scratch)
+			const float *x, int n_tok, float *y, void *scratch, unsigned flags)
 {
-	ktiled_matmul(avx2_types, NULL, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(avx2_types, NULL, tp, w, x, n_tok, y, scratch, flags);
 }
 
 static size_t avx2_matmul_scratch(const engine_mat *w, int n_tok)

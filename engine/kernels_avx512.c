@@ -919,8 +919,10 @@ static void amx_config(amx_tilecfg *saved, int k_bytes)
  * dequantized once per call to bf16 B tiles (scales applied), the
  * activations converted to bf16, and the C tiles accumulate in f32 over the
  * whole row with no epilogue: one store per 16×16 outputs. Dequantizing a
- * chunk's rows once is shared by every token of the call; from BF_MIN
- * tokens on (a user turn of ~20 tokens) that beats the VNNI kernel. bf16
+ * chunk's rows once is shared by every token of the call (from ~16 tokens
+ * on that beats the VNNI kernel). Every prompt call takes it, even a short
+ * one, and decode never (ENGINE_MM_DECODE), so a token's numerics do not
+ * depend on how the prompt was split (prefix reuse, batching). bf16
  * keeps 8 significant bits, about what int8 activations keep; the weights
  * are rounded once more (relative 2^-8).
  *
@@ -931,7 +933,6 @@ static void amx_config(amx_tilecfg *saved, int k_bytes)
  * slices (the B cache lives on the stack), later slices adding to y.
  */
 #define BF_ROWS 32
-#define BF_MIN 16
 #define BF_KMAX 8192
 #define BF_TARGET __attribute__((target("avx512bf16,amx-bf16")))
 
@@ -2453,16 +2454,16 @@ static const ktype *const avx512_packed[GGML_T_COUNT] = {
 	[GGML_T_Q8_0] = &t_q8_0_r16,
 };
 
-/* Repacked Q4_0/Q8_0 on AMX: a few tokens (decode) on the VNNI group
- * kernel, BF_MIN or more on the AMX-BF16 tiles. */
+/* Repacked Q4_0/Q8_0 on AMX: decode on the VNNI group kernel, prompts (any
+ * length) on the AMX-BF16 tiles. */
 static const ktype t_q4_0_r16_amx = {
 	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q4_0,
-	.tile = pk_tile_q4_0, .gemm_min = BF_MIN, .gemm_rows = BF_ROWS,
+	.tile = pk_tile_q4_0, .gemm_prompt = true, .gemm_rows = BF_ROWS,
 	.gemm_act_bytes = bf_act_bytes, .gemm_prep = bf_act_prep, .gemm = bf_gemm_q4_0,
 };
 static const ktype t_q8_0_r16_amx = {
 	.rmax = R16, .tmax = PK_TOK, .act_bytes = pk_act_bytes, .act_prep = pk_prep_q8_0,
-	.tile = pk_tile_q8_0, .gemm_min = BF_MIN, .gemm_rows = BF_ROWS,
+	.tile = pk_tile_q8_0, .gemm_prompt = true, .gemm_rows = BF_ROWS,
 	.gemm_act_bytes = bf_act_bytes, .gemm_prep = bf_act_prep, .gemm = bf_gemm_q8_0,
 };
 
@@ -2489,9 +2490,9 @@ static const ktype *const avx512_types[GGML_T_COUNT] = {
 };
 
 static void avx512_matmul(engine_threadpool *tp, const engine_mat *w,
-			  const float *x, int n_tok, float *y, void *scratch)
+			  const float *x, int n_tok, float *y, void *scratch, unsigned flags)
 {
-	ktiled_matmul(avx512_types, avx512_packed, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(avx512_types, avx512_packed, tp, w, x, n_tok, y, scratch, flags);
 }
 
 static size_t avx512_matmul_scratch(const engine_mat *w, int n_tok)
@@ -2530,9 +2531,9 @@ static const ktype *const amx_types[GGML_T_COUNT] = {
 };
 
 static void amx_matmul(engine_threadpool *tp, const engine_mat *w,
-		       const float *x, int n_tok, float *y, void *scratch)
+		       const float *x, int n_tok, float *y, void *scratch, unsigned flags)
 {
-	ktiled_matmul(amx_types, amx_packed, tp, w, x, n_tok, y, scratch);
+	ktiled_matmul(amx_types, amx_packed, tp, w, x, n_tok, y, scratch, flags);
 }
 
 static size_t amx_matmul_scratch(const engine_mat *w, int n_tok)

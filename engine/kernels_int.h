@@ -20,7 +20,8 @@ typedef struct engine_kernels {
 	bool (*cpu_ok)(void);
 	/* engine_matmul() contract; tp may be NULL. */
 	void (*matmul)(engine_threadpool *tp, const engine_mat *w,
-		       const float *x, int n_tok, float *y, void *scratch);
+		       const float *x, int n_tok, float *y, void *scratch,
+		       unsigned flags);
 	/* Bytes of scratch matmul needs for w and n_tok tokens (may be 0). */
 	size_t (*matmul_scratch)(const engine_mat *w, int n_tok);
 	/* Vector kernels of the forward pass, contracts in engine_int.h

@@ -34,11 +34,12 @@ static void matmul_rows(int ith, int nth, void *arg)
 }
 
 static void scalar_matmul(engine_threadpool *tp, const engine_mat *w,
-			  const float *x, int n_tok, float *y, void *scratch)
+			  const float *x, int n_tok, float *y, void *scratch, unsigned flags)
 {
 	matmul_job job = { .w = w, .x = x, .n_tok = n_tok, .y = y };
 
 	(void)scratch; /* dequantizes on the stack, nothing to stage */
+	(void)flags;   /* one rounding (none) for every call */
 	engine_threadpool_run(tp, matmul_rows, &job);
 }
 

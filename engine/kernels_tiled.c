@@ -50,8 +50,10 @@ typedef struct kjob {
 	atomic_llong next;      /* next unclaimed chunk */
 } kjob;
 
-static bool use_gemm(const ktype *kt, int n_tok)
+static bool use_gemm(const ktype *kt, int n_tok, unsigned flags)
 {
+	if (kt->gemm && kt->gemm_prompt)
+		return !(flags & ENGINE_MM_DECODE);
 	return kt->gemm && kt->gemm_min > 0 && n_tok >= kt->gemm_min;
 }
 
@@ -159,19 +161,19 @@ static const ktype *ktype_of(const ktype *const types[GGML_T_COUNT],
 void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
 		   const ktype *const packed[GGML_T_COUNT],
 		   engine_threadpool *tp, const engine_mat *w, const float *x,
-		   int n_tok, float *y, void *scratch)
+		   int n_tok, float *y, void *scratch, unsigned flags)
 {
 	const ktype *kt = ktype_of(types, packed, w);
 	int nth = engine_threadpool_size(tp);
 	kjob j = { .kt = kt, .w = w, .x = x, .n_tok = n_tok, .y = y };
 
 	if (!kt) {
-		engine_kernels_scalar.matmul(tp, w, x, n_tok, y, scratch);
+		engine_kernels_scalar.matmul(tp, w, x, n_tok, y, scratch, flags);
 		return;
 	}
 	if (n_tok <= 0 || w->ne1 <= 0)
 		return;
-	j.gemm = use_gemm(kt, n_tok);
+	j.gemm = use_gemm(kt, n_tok, flags);
 	if ((j.gemm ? kt->gemm_act_bytes : kt->act_bytes)(w->ne0) == 0) {
 		j.xa = (const uint8_t *)x;
 		j.xa_stride = (size_t)w->ne0 * sizeof(float);
@@ -206,7 +208,7 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 	/* a call with fewer tokens may take the other path: cover both */
 	if (kt->act_bytes && kt->act_bytes(w->ne0))
 		tile = act_stride(kt, w->ne0, false);
-	if (use_gemm(kt, n_tok) && kt->gemm_act_bytes(w->ne0))
+	if ((use_gemm(kt, n_tok, 0) || kt->gemm_prompt) && kt->gemm_act_bytes(w->ne0))
 		gemm = act_stride(kt, w->ne0, true);
 	if (tile == 0 && gemm == 0)
 		return 0;

@@ -52,6 +52,11 @@ typedef struct ktype {
 	 * the tile path does.
 	 */
 	int gemm_min;
+	/* gemm rounds differently from tile (bf16 vs int8): take it for
+	 * every prompt call and never for decode (ENGINE_MM_DECODE),
+	 * whatever gemm_min says, so numerics follow the token's role, not
+	 * how its prompt was split into calls */
+	bool gemm_prompt;
 	int gemm_rows;  /* rows per gemm() call; 0: any multiple of rmax
 			   (chunks planned as for the tile path) */
 	size_t (*gemm_act_bytes)(int64_t ne0);
@@ -77,7 +82,7 @@ void ktiled_r16_row(const engine_mat *w, int64_t r, float *dst);
 void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
 		   const ktype *const packed[GGML_T_COUNT],
 		   engine_threadpool *tp, const engine_mat *w, const float *x,
-		   int n_tok, float *y, void *scratch);
+		   int n_tok, float *y, void *scratch, unsigned flags);
 size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 			     const ktype *const packed[GGML_T_COUNT],
 			     const engine_mat *w, int n_tok);

@@ -508,7 +508,7 @@ int engine_generate(engine_context *c, engine_sampler *s,
 		if (n_gen == max_tokens)
 			break;
 		engine_sampler_accept(s, tok);
-		rc = engine_eval(c, &tok, 1);
+		rc = engine_eval_next(c, tok);
 		if (rc)
 			return rc;
 	}

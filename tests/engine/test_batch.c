@@ -163,7 +163,7 @@ static void test_eval_multi(void **state)
 	for (step = 0; step < 4; step++) {
 		for (i = 0; i < 3; i++) {
 			next[i] = (int32_t)((7 * step + 31 * i) % n_vocab);
-			assert_int_equal(engine_eval(solo[i], &next[i], 1), 0);
+			assert_int_equal(engine_eval_next(solo[i], next[i]), 0);
 		}
 		assert_int_equal(engine_eval_multi(batch, next, 3), 0);
 		for (i = 0; i < 3; i++) {

@@ -170,7 +170,7 @@ static void case_make(mm_case *c, uint32_t type, int64_t ne0, int64_t ne1,
 	}
 	c->w.data = c->wdata;
 	fill_random(c->x, ne0 * n_tok);
-	engine_kernels_scalar.matmul(NULL, &c->w, c->x, n_tok, c->y_ref, NULL);
+	engine_kernels_scalar.matmul(NULL, &c->w, c->x, n_tok, c->y_ref, NULL, 0);
 	free(row);
 }
 
@@ -183,9 +183,10 @@ static void case_free(mm_case *c)
 }
 
 /* Run path k on c's weights w (as stored, or repacked by k) with pool tp
- * (or NULL) into a fresh NaN-filled y. */
+ * (or NULL) and engine_matmul flags into a fresh NaN-filled y. */
 static float *case_run_mat(const engine_kernels *k, const mm_case *c,
-			   const engine_mat *w, engine_threadpool *tp)
+			   const engine_mat *w, engine_threadpool *tp,
+			   unsigned flags)
 {
 	size_t ny = (size_t)(c->ne1 * c->n_tok);
 	size_t ns = k->matmul_scratch(w, c->n_tok);
@@ -195,7 +196,7 @@ static float *case_run_mat(const engine_kernels *k, const mm_case *c,
 	assert_non_null(y);
 	for (size_t i = 0; i < ny; i++)
 		y[i] = NAN;
-	k->matmul(tp, w, c->x, c->n_tok, y, scratch);
+	k->matmul(tp, w, c->x, c->n_tok, y, scratch, flags);
 	free(scratch);
 	return y;
 }
@@ -203,21 +204,23 @@ static float *case_run_mat(const engine_kernels *k, const mm_case *c,
 static float *case_run(const engine_kernels *k, const mm_case *c,
 		       engine_threadpool *tp)
 {
-	return case_run_mat(k, c, &c->w, tp);
+	return case_run_mat(k, c, &c->w, tp, 0);
 }
 
 /* The same through k's load-time repacking, if it repacks this type:
  * NULL when it does not. The copy is 64-byte aligned as the contract says;
  * the original is overwritten with garbage first so a kernel that still
- * read it would fail. */
+ * read it would fail. Run as a prompt (returned) and as decode
+ * (ENGINE_MM_DECODE, into *y_decode): a path may round them differently. */
 static float *case_run_repacked(const engine_kernels *k, mm_case *c,
-				engine_threadpool *tp)
+				engine_threadpool *tp, float **y_decode)
 {
 	size_t n = k->repack_size ? k->repack_size(&c->w) : 0;
 	engine_mat packed;
 	float *y;
 	void *dst;
 
+	*y_decode = NULL;
 	if (!n)
 		return NULL;
 	dst = aligned_alloc(64, (n + 63) / 64 * 64);
@@ -225,7 +228,8 @@ static float *case_run_repacked(const engine_kernels *k, mm_case *c,
 	k->repack(&c->w, dst, &packed);
 	assert_true(packed.layout != 0 && packed.data == dst);
 	memset(c->wdata, 0xa5, c->w.row_bytes * (size_t)c->ne1);
-	y = case_run_mat(k, c, &packed, tp);
+	y = case_run_mat(k, c, &packed, tp, 0);
+	*y_decode = case_run_mat(k, c, &packed, tp, ENGINE_MM_DECODE);
 	free(dst);
 	return y;
 }
@@ -241,14 +245,12 @@ static float bf16_round(float f)
 	return f;
 }
 
-/* The "amx" path's prefill (AMX_BF16_MIN or more tokens on repacked
- * Q4_0/Q8_0, kernels_avx512.c BF_MIN) multiplies bf16 activations by bf16
- * weights (the f32 dequantized value rounded) and sums in f32. */
-#define AMX_BF16_MIN 16
-
-static bool case_bf16(const char *path, const mm_case *c, bool repacked)
+/* The "amx" path's prompt products on repacked Q4_0/Q8_0 (any token
+ * count; decode keeps int8) multiply bf16 activations by bf16 weights (the
+ * f32 dequantized value rounded) and sum in f32. */
+static bool case_bf16(const char *path, const mm_case *c)
 {
-	return repacked && !strcmp(path, "amx") && c->n_tok >= AMX_BF16_MIN &&
+	return !strcmp(path, "amx") &&
 	       (c->type == GGML_T_Q4_0 || c->type == GGML_T_Q8_0);
 }
 
@@ -335,17 +337,21 @@ static void check_type(uint32_t type, const int64_t *lens, int n_lens)
 			for (size_t ri = 0; ri < sizeof(row_counts) / sizeof(*row_counts); ri++)
 				for (size_t ti = 0; ti < sizeof(tok_counts) / sizeof(*tok_counts); ti++) {
 					mm_case c;
-					float *y;
+					float *y, *yd;
 
 					case_make(&c, type, lens[li], row_counts[ri], tok_counts[ti]);
 					y = case_run(k, &c, (ti + ri) % 2 ? NULL : tp);
 					fails += case_check(k->name, &c, y, false);
 					free(y);
-					y = case_run_repacked(k, &c, (ti + ri) % 2 ? tp : NULL);
+					y = case_run_repacked(k, &c, (ti + ri) % 2 ? tp : NULL,
+							      &yd);
 					if (y)
 						fails += case_check(k->name, &c, y,
-								    case_bf16(k->name, &c, true));
+								    case_bf16(k->name, &c));
+					if (yd)
+						fails += case_check(k->name, &c, yd, false);
 					free(y);
+					free(yd);
 					case_free(&c);
 				}
 	}
@@ -392,7 +398,7 @@ static void test_zero_blocks(void **state)
 			case_make(&c, types[i], 512, 5, 3);
 			memset(c.x + 256, 0, 256 * sizeof(float)); /* token 0, half */
 			memset(c.x + 512, 0, 512 * sizeof(float)); /* token 1, all */
-			engine_kernels_scalar.matmul(NULL, &c.w, c.x, 3, c.y_ref, NULL);
+			engine_kernels_scalar.matmul(NULL, &c.w, c.x, 3, c.y_ref, NULL, 0);
 			y = case_run(k, &c, NULL);
 			assert_int_equal(case_check(k->name, &c, y, false), 0);
 			for (int r = 0; r < 5; r++)

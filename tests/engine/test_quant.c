@@ -776,9 +776,9 @@ static void check_matmul(uint32_t type, int64_t ne0, int64_t ne1, int n_tok)
 			 .row_bytes = rb, .data = wq };
 
 	assert_int_equal(engine_matmul_scratch(&m, n_tok), 0);
-	engine_matmul(NULL, &m, x, n_tok, y1, NULL);
+	engine_matmul(NULL, &m, x, n_tok, y1, NULL, 0);
 	assert_int_equal(engine_threadpool_new(2, &tp), 0);
-	engine_matmul(tp, &m, x, n_tok, y2, NULL);
+	engine_matmul(tp, &m, x, n_tok, y2, NULL, 0);
 	engine_threadpool_free(tp);
 	assert_memory_equal(y1, y2, sizeof(float) * (size_t)(ne1 * n_tok));
 
