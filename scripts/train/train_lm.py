@@ -11,14 +11,11 @@ so the system turn is run once per batch as a shared prefix
 Matmuls run in bfloat16 autocast (AMX/AVX512-BF16 make them ~10x faster
 than float32 on CPUs that have them); weights and the optimizer stay float32.
 
-The tool block is about 1100 tokens. Behind it, attention starts out spread
-over the whole prefix and the few tokens of the request get almost no
-gradient, so a model trained on the full prompt from the start sits on a
-context-free plateau. Two remedies, both optional: --short-steps trains the
-first steps without the tool block, and --subset-start/--subset-end show a
-share of the batches a random subset of the tools (shorter prefixes of every
-length in between); the final steps mostly see the full block, which is what
-the engine renders.
+With the tool block as user-defined tokens (train_tokenizer.py) the shared
+system turn is ~70 tokens. For a long tool block (other tokenizers) two
+optional remedies remain: --short-steps trains the first steps without the
+tool block, and --subset-start/--subset-end show a share of the batches a
+random subset of the tools.
 
 Deterministic for a given seed, data and step count (one process, fixed
 thread count). Writes OUT/model.pt (weights + config) every --ckpt-every
