@@ -349,16 +349,20 @@ static void attention_block(struct tile *tl, int il)
 	for (t = 0; t < n_tok; t++)
 		rmsnorm(c->xn + (size_t)t * n_embd, c->x + (size_t)t * n_embd,
 			w->attn_norm, n_embd, hp->eps);
-	engine_matmul(c->tp, &w->wq, c->xn, n_tok, c->q, c->mm_scratch, tl->mm_flags);
-	engine_matmul(c->tp, &w->wk, c->xn, n_tok, c->k, c->mm_scratch, tl->mm_flags);
-	engine_matmul(c->tp, &w->wv, c->xn, n_tok, c->v, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wq, c->xn, n_tok, c->q,
+		      c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wk, c->xn, n_tok, c->k,
+		      c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wv, c->xn, n_tok, c->v,
+		      c->mm_scratch, tl->mm_flags);
 	add_bias(c->q, w->bq, n_tok, nq);
 	add_bias(c->k, w->bk, n_tok, kvd);
 	add_bias(c->v, w->bv, n_tok, kvd);
 	qk_prepare(tl, w, il);
 	engine_threadpool_run(c->tp, attn_worker, &job);
 	/* the output projection goes through xn (free now) to add the residual */
-	engine_matmul(c->tp, &w->wo, c->att, n_tok, c->xn, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->wo, c->att, n_tok, c->xn,
+		      c->mm_scratch, tl->mm_flags);
 	for (i = 0; i < n_tok * n_embd; i++)
 		c->x[i] += c->xn[i];
 }
@@ -374,10 +378,13 @@ static void ffn_block(struct tile *tl, int il)
 	for (t = 0; t < n_tok; t++)
 		rmsnorm(c->xn + (size_t)t * n_embd, c->x + (size_t)t * n_embd,
 			w->ffn_norm, n_embd, hp->eps);
-	engine_matmul(c->tp, &w->w_gate, c->xn, n_tok, c->gate, c->mm_scratch, tl->mm_flags);
-	engine_matmul(c->tp, &w->w_up, c->xn, n_tok, c->up, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->w_gate, c->xn, n_tok, c->gate,
+		      c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->w_up, c->xn, n_tok, c->up,
+		      c->mm_scratch, tl->mm_flags);
 	engine_swiglu(c->gate, c->up, n_ff_all);
-	engine_matmul(c->tp, &w->w_down, c->gate, n_tok, c->xn, c->mm_scratch, tl->mm_flags);
+	engine_matmul(c->tp, &w->w_down, c->gate, n_tok, c->xn,
+		      c->mm_scratch, tl->mm_flags);
 	for (i = 0; i < (size_t)n_tok * n_embd; i++)
 		c->x[i] += c->xn[i];
 }
