@@ -675,16 +675,7 @@ static const ktype *const avx2_types[GGML_T_COUNT] = {
 	[GGML_T_Q6_K] = &t_q6_k,
 };
 
-static void avx2_matmul(engine_threadpool *tp, const engine_mat *w,
-			const float *x, int n_tok, float *y, void *scratch, unsigned flags)
-{
-	ktiled_matmul(avx2_types, NULL, tp, w, x, n_tok, y, scratch, flags);
-}
-
-static size_t avx2_matmul_scratch(const engine_mat *w, int n_tok)
-{
-	return ktiled_matmul_scratch(avx2_types, NULL, w, n_tok);
-}
+KTILED_HOOKS(avx2, avx2_types, NULL)
 
 const engine_kernels engine_kernels_avx2 = {
 	.name = "avx2",

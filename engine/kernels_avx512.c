@@ -2489,30 +2489,25 @@ static const ktype *const avx512_types[GGML_T_COUNT] = {
 	[GGML_T_Q6_K] = &t_q6_k,
 };
 
-static void avx512_matmul(engine_threadpool *tp, const engine_mat *w,
-			  const float *x, int n_tok, float *y, void *scratch, unsigned flags)
-{
-	ktiled_matmul(avx512_types, avx512_packed, tp, w, x, n_tok, y, scratch, flags);
-}
+KTILED_HOOKS(avx512, avx512_types, avx512_packed)
 
-static size_t avx512_matmul_scratch(const engine_mat *w, int n_tok)
-{
-	return ktiled_matmul_scratch(avx512_types, avx512_packed, w, n_tok);
-}
+/* Everything but the matmul tables is the same on "avx512" and "amx". */
+#define AVX512_SHARED_HOOKS                                                    \
+	.attn_scores_f16 = avx512_attn_scores_f16,                             \
+	.attn_values_f16 = avx512_attn_values_f16,                             \
+	.attn_f16 = avx512_attn_f16,                                           \
+	.softmax = avx512_softmax,                                             \
+	.swiglu = avx512_swiglu,                                               \
+	.f32_to_f16 = avx512_f32_to_f16,                                       \
+	.repack_size = avx512_repack_size,                                     \
+	.repack = avx512_repack,
 
 const engine_kernels engine_kernels_avx512 = {
 	.name = "avx512",
 	.cpu_ok = kcpu_has_avx512,
 	.matmul = avx512_matmul,
 	.matmul_scratch = avx512_matmul_scratch,
-	.attn_scores_f16 = avx512_attn_scores_f16,
-	.attn_values_f16 = avx512_attn_values_f16,
-	.attn_f16 = avx512_attn_f16,
-	.softmax = avx512_softmax,
-	.swiglu = avx512_swiglu,
-	.f32_to_f16 = avx512_f32_to_f16,
-	.repack_size = avx512_repack_size,
-	.repack = avx512_repack,
+	AVX512_SHARED_HOOKS
 };
 
 /* The "amx" path: the avx512 kernels, with the many-token products of
@@ -2530,28 +2525,12 @@ static const ktype *const amx_types[GGML_T_COUNT] = {
 	[GGML_T_Q6_K] = &t_q6_k,
 };
 
-static void amx_matmul(engine_threadpool *tp, const engine_mat *w,
-		       const float *x, int n_tok, float *y, void *scratch, unsigned flags)
-{
-	ktiled_matmul(amx_types, amx_packed, tp, w, x, n_tok, y, scratch, flags);
-}
-
-static size_t amx_matmul_scratch(const engine_mat *w, int n_tok)
-{
-	return ktiled_matmul_scratch(amx_types, amx_packed, w, n_tok);
-}
+KTILED_HOOKS(amx, amx_types, amx_packed)
 
 const engine_kernels engine_kernels_amx = {
 	.name = "amx",
 	.cpu_ok = kcpu_has_amx,
 	.matmul = amx_matmul,
 	.matmul_scratch = amx_matmul_scratch,
-	.attn_scores_f16 = avx512_attn_scores_f16,
-	.attn_values_f16 = avx512_attn_values_f16,
-	.attn_f16 = avx512_attn_f16,
-	.softmax = avx512_softmax,
-	.swiglu = avx512_swiglu,
-	.f32_to_f16 = avx512_f32_to_f16,
-	.repack_size = avx512_repack_size,
-	.repack = avx512_repack,
+	AVX512_SHARED_HOOKS
 };

@@ -618,16 +618,7 @@ static const ktype *const neon_types[GGML_T_COUNT] = {
 	[GGML_T_Q6_K] = &t_q6_k,
 };
 
-static void neon_matmul(engine_threadpool *tp, const engine_mat *w,
-			const float *x, int n_tok, float *y, void *scratch, unsigned flags)
-{
-	ktiled_matmul(neon_types, NULL, tp, w, x, n_tok, y, scratch, flags);
-}
-
-static size_t neon_matmul_scratch(const engine_mat *w, int n_tok)
-{
-	return ktiled_matmul_scratch(neon_types, NULL, w, n_tok);
-}
+KTILED_HOOKS(neon, neon_types, NULL)
 
 const engine_kernels engine_kernels_neon = {
 	.name = "neon",

@@ -87,6 +87,21 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 			     const ktype *const packed[GGML_T_COUNT],
 			     const engine_mat *w, int n_tok);
 
+/* The engine_kernels matmul hooks NAME_matmul / NAME_matmul_scratch of a
+ * path built on ktiled_matmul with its tables TYPES and PACKED. */
+#define KTILED_HOOKS(NAME, TYPES, PACKED)                                      \
+	static void NAME##_matmul(engine_threadpool *tp, const engine_mat *w,  \
+				  const float *x, int n_tok, float *y,         \
+				  void *scratch, unsigned flags)               \
+	{                                                                      \
+		ktiled_matmul(TYPES, PACKED, tp, w, x, n_tok, y, scratch,      \
+			      flags);                                          \
+	}                                                                      \
+	static size_t NAME##_matmul_scratch(const engine_mat *w, int n_tok)    \
+	{                                                                      \
+		return ktiled_matmul_scratch(TYPES, PACKED, w, n_tok);         \
+	}
+
 /* CPU feature checks (kernels_cpu.c, compiled without SIMD flags so they
  * are safe to run on any CPU). */
 bool kcpu_has_avx2(void);   /* AVX2 + FMA + F16C, OS saves YMM state */
