@@ -132,14 +132,12 @@ static void matmul_worker(int ith, int nth, void *arg)
  * and at most CHUNK_BYTES of weights — so several token tiles find them in
  * L2, and in decode so the threads finish a big matrix (the output layer
  * is ~150 MB) within a small chunk of each other. */
-static int64_t plan_chunk_rows(const ktype *kt, const engine_mat *w,
-			       int n_tok, int nth)
+static int64_t plan_chunk_rows(const ktype *kt, const engine_mat *w, int nth)
 {
 	int64_t rows = (w->ne1 + (int64_t)nth * CHUNKS_PER_THREAD - 1) /
 		       ((int64_t)nth * CHUNKS_PER_THREAD);
 	int64_t fit = CHUNK_BYTES / (int64_t)w->row_bytes;
 
-	(void)n_tok;
 	if (rows > fit)
 		rows = fit;
 	rows = (rows + kt->rmax - 1) / kt->rmax * kt->rmax;
@@ -187,7 +185,7 @@ void ktiled_matmul(const ktype *const types[GGML_T_COUNT],
 			prep_tokens(0, 1, &j);
 	}
 	j.chunk_rows = j.gemm && kt->gemm_rows ? kt->gemm_rows
-					       : plan_chunk_rows(kt, w, n_tok, nth);
+					       : plan_chunk_rows(kt, w, nth);
 	j.n_chunks = (w->ne1 + j.chunk_rows - 1) / j.chunk_rows;
 	atomic_init(&j.next, 0);
 	engine_threadpool_run(tp, matmul_worker, &j);
@@ -205,10 +203,11 @@ size_t ktiled_matmul_scratch(const ktype *const types[GGML_T_COUNT],
 
 	if (n_tok <= 0)
 		return 0;
-	/* a call with fewer tokens may take the other path: cover both */
+	/* a call with fewer tokens may take the other path: cover both (a
+	 * prompt call, flags 0, takes gemm whenever any call can) */
 	if (kt->act_bytes && kt->act_bytes(w->ne0))
 		tile = act_stride(kt, w->ne0, false);
-	if ((use_gemm(kt, n_tok, 0) || kt->gemm_prompt) && kt->gemm_act_bytes(w->ne0))
+	if (use_gemm(kt, n_tok, 0) && kt->gemm_act_bytes(w->ne0))
 		gemm = act_stride(kt, w->ne0, true);
 	if (tile == 0 && gemm == 0)
 		return 0;
