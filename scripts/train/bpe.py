@@ -165,11 +165,22 @@ def count_words(texts_with_weights, specials):
     return counts
 
 
-def train(word_counts, n_merges):
+def _wordish(sym):
+    """True when every byte of a symbol is an ASCII letter or digit or part of
+    a UTF-8 sequence (letters beyond ASCII)."""
+    return all(b >= 0x80 or chr(b).isalnum() for b in (BYTE_DEC[c] for c in sym))
+
+
+def train(word_counts, n_merges, word_pieces_only=False):
     """Learn up to n_merges merges; returns [(a, b)] in rank order.
 
     Ties in pair frequency break on the pair's strings, so the result depends
-    only on the counts.
+    only on the counts. With word_pieces_only, a merge never joins letters or
+    digits to a space or punctuation: the qwen2 pre-tokens " paris" and
+    "\"paris" then share the pieces of "paris", so a value the user said is
+    the same tokens when a model copies it into a JSON string (a small model
+    learns to copy identical tokens; mapping " par" to "\"par" it must learn
+    per token).
     """
     words = [list(w) for w in word_counts]
     freq = [word_counts[w] for w in word_counts]
@@ -185,6 +196,8 @@ def train(word_counts, n_merges):
             continue
         if -negc < 2:
             break
+        if word_pieces_only and _wordish(pair[0]) != _wordish(pair[1]):
+            continue
         merges.append(pair)
         merged = pair[0] + pair[1]
         touched = set()

@@ -35,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chatml  # noqa: E402
+import home_phrases  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Prompts and tool schemas (terse: the tool block is prefilled once and cached).
@@ -547,6 +548,14 @@ T["extract"] = ([
     "i think {p1} works in {l1} now.", "nobody told me about the meeting.",
     "the cat is sleeping on the sofa.", "{p1} said the concert in {l1} was amazing.",
     "{p1}, {p2} and {p3} drove to {l1}.", "is {p1} coming back from {l1} tomorrow?",
+    "{p1} grew up in {l1} but lives in {l2}.", "tell {p1} that {p2} arrived in {l1}.",
+    "{p1} is flying to {l1} on monday.", "did {p1} ever visit {l1}?", "{p1} and i went hiking in {l1}.",
+    "the package from {l1} is for {p1}.", "{p1} married {p2} in {l1}.", "ask {p1} about the trip to {l1}.",
+    "{p1} thinks {l1} is nicer than {l2}.", "i saw {p1} and {p2} at the market.",
+    "{p1} has a cousin in {l1}.", "we are meeting {p1} in {l1} at noon.", "{p1} left {l1} years ago.",
+    "my sister {p1} studies in {l1}.", "{p1} recommended a hotel in {l1}.", "the kids played in the garden.",
+    "please remind me to water the plants.", "{p1} cooked dinner for {p2} and {p3}.",
+    "a letter came from {l1} today.", "{p1} works with {p2}.", "from {l1} we drove on to {l2}.",
 ], [
     "{p1} bumped into {p2} at the airport in {l1}.", "last year {p1} hiked across {l1}.",
     "{p1} is teaching {p2} to cook in {l1}.", "the conference moved from {l1} to {l2}.",
@@ -822,8 +831,34 @@ INTENT_WEIGHTS = [("set_timer", 10), ("cancel_timer", 4), ("list_timers", 3), ("
                   ("set_cover", 6), ("get_weather", 8), ("get_time", 3), ("get_date", 3)]
 
 
+_TRAIN_T = {}
+
+
+def train_frames():
+    """Training frames per key: the hand-written ones plus home_phrases'
+    grammar, minus anything matching a held-out frame (see home_phrases)."""
+    if not _TRAIN_T:
+        # "refuse" and "chat" frames are bare wrappers ("{req}"); their
+        # contents are checked instead.
+        own = [k for k in T if k not in ("refuse", "chat")]
+        held = [f for k in own for f in T[k][1]] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
+        cores = {k: T[k][0] + home_phrases.CORES.get(k, []) for k in own}
+        cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests()
+        cores["chat"] = [c for c, _ in CHAT[0] + home_phrases.CHAT_EXTRA]
+        cores, dropped = home_phrases.check_disjoint(cores, held)
+        replies = dict(CHAT[0] + home_phrases.CHAT_EXTRA)
+        cores["chat"] = [(c, replies[c]) for c in cores["chat"]]
+        cores["refuse"] = T["refuse"][0]
+        _TRAIN_T.update(cores)
+        _TRAIN_T["dropped"] = dropped
+    return _TRAIN_T
+
+
 def user_turn(rng, split, key, slots, noisy):
-    tpl = rng.choice(T[key][split])
+    if split == 0:
+        tpl = home_phrases.dress(rng, rng.choice(train_frames()[key]))
+    else:
+        tpl = rng.choice(T[key][split])
     return fill(rng, tpl, slots, noisy)
 
 
@@ -835,11 +870,11 @@ def exchange(rng, split, noise):
     r = rng.random()
     noisy = rng.random() < noise
     if r < 0.08:
-        text, reply = rng.choice(CHAT[split])
+        text, reply = rng.choice(CHAT[1] if split else train_frames()["chat"])
         u = fill(rng, "{chat}", {"chat": text}, noisy) if noisy else _maybe_cap(rng, text)
         return [{"role": "user", "content": u}, {"role": "assistant", "content": reply}], {"kind": "chat"}
     if r < 0.18:
-        req = rng.choice(OUT_OF_SCOPE[split]).format(city=_pick(rng, CITIES, split),
+        req = rng.choice(OUT_OF_SCOPE[1] if split else train_frames()["oos"]).format(city=_pick(rng, CITIES, split),
                                                      first=_pick(rng, FIRST, split))
         u = user_turn(rng, split, "refuse", {"req": req}, noisy)
         reply = rng.choice(["Sorry, I can't help with that.",

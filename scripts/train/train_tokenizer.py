@@ -51,13 +51,15 @@ def main():
     ap.add_argument("--vocab-size", type=int, default=2048)
     ap.add_argument("--limit", type=int, default=30000, help="conversations to count")
     ap.add_argument("--prefix-every", type=int, default=20)
+    ap.add_argument("--word-pieces", action="store_true",
+                    help="never merge letters/digits with spaces or punctuation (see bpe.train)")
     a = ap.parse_args()
     t0 = time.time()
     user = chatml.USER_DEFINED_TOKENS + chatml.tool_block_tokens(gen_home_data.TOOLS)
     specials = chatml.CONTROL_TOKENS + user
     counts = bpe.count_words(corpus(a.data, a.limit, a.prefix_every), specials)
     n_merges = a.vocab_size - 256 - len(specials)
-    merges = bpe.train(counts, n_merges)
+    merges = bpe.train(counts, n_merges, a.word_pieces)
     tok = bpe.Tokenizer.build(merges, chatml.CONTROL_TOKENS, user, a.vocab_size)
     tok.save(a.out)
     print("tokenizer: %d distinct pre-tokens, %d merges, vocab %d, %.1f s -> %s"

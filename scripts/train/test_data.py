@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""test_data.py — checks of the training data generator and tokenizer options.
+
+- The held-out set is disjoint from training: no training sentence frame,
+  with lead-ins and tails stripped, is a held-out frame; no held-out slot
+  value is ever a tool argument or an entity in training conversations.
+- The generator is reproducible: the same seed writes the same held-out file.
+- bpe.train(word_pieces_only=True) never merges letters with spaces or
+  punctuation, so " paris" and "\\"paris" share the pieces of "paris" (what
+  lets the model copy a spoken value into a JSON string token for token).
+
+Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
+"""
+
+import json
+import os
+import random
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bpe  # noqa: E402
+import gen_home_data as g  # noqa: E402
+import home_phrases  # noqa: E402
+
+FAILS = []
+
+
+def check(cond, what):
+    print("%s %s" % ("ok  " if cond else "FAIL", what))
+    if not cond:
+        FAILS.append(what)
+
+
+def heldout_values():
+    pools = (g.ROOMS, g.DEVICES, g.CITIES, g.SHOP_ITEMS, g.TODO_ITEMS, g.NOTES, g.TIMER_LABELS,
+             g.ALARM_LABELS, g.FIRST, g.LAST, g.PLACES_EXTRA)
+    for p in pools:
+        check(not set(p[0]) & set(p[1]), "slot pools disjoint: %s..." % p[1][0])
+    return {v for p in pools for v in p[1]}
+
+
+def strings(x):
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from strings(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from strings(v)
+
+
+def test_disjoint():
+    frames = g.train_frames()
+    own = [k for k in g.T if k not in ("refuse", "chat")]
+    held = {home_phrases._norm(f) for k in own for f in g.T[k][1]}
+    held |= {home_phrases._norm(f) for f in g.OUT_OF_SCOPE[1]}
+    held |= {home_phrases._norm(c) for c, _ in g.CHAT[1]}
+    train = {home_phrases._norm(f) for k, v in frames.items() if k not in ("dropped", "chat")
+             for f in v if isinstance(f, str)}
+    train |= {home_phrases._norm(c) for c, _ in frames["chat"]}
+    check(not (held & train), "no held-out frame among %d training frames (%s)"
+          % (len(train), sorted(held & train)[:3]))
+    heldout_values()
+    # Held-out (argument, value) pairs against training's: a held-out value
+    # is unseen in its role. (One word crosses roles: the held-out timer label
+    # "potatoes" is a training shopping item.)
+    held_pairs = set()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.jsonl")
+        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
+                    "--heldout-out", path]
+        g.main()
+        with open(path) as f:
+            for line in f:
+                exp = json.loads(line)["expected"]
+                for tc in exp.get("tool_calls", []):
+                    held_pairs.update(pairs(tc["arguments"]))
+                held_pairs.update(pairs(exp.get("entities", {})))
+    rng = random.Random(7)
+    seen = set()
+    for _ in range(3000):
+        conv = g.conversation(rng, 0, entity_share=0.15)
+        for m in conv["messages"]:
+            for tc in m.get("tool_calls", []):
+                seen.update(pairs(tc["arguments"]))
+            if conv["kind"] == "entities" and m["role"] == "assistant":
+                seen.update(pairs(json.loads(m["content"])))
+    free = {kv for kv in held_pairs if kv[0] not in ("list", "state", "day", "time", "expression")}
+    check(len(free) > 100 and not (seen & free),
+          "%d held-out slot values, none in 3000 training conversations (%s)"
+          % (len(free), sorted(seen & free)[:3]))
+
+
+def pairs(args):
+    for k, v in args.items():
+        for s in strings(v):
+            yield (k, s.lower())
+
+
+def test_reproducible():
+    with tempfile.TemporaryDirectory() as d:
+        outs = []
+        for k in range(2):
+            path = os.path.join(d, "h%d.jsonl" % k)
+            sys.argv = ["gen", "--out", d, "--train", "50", "--heldout", "60", "--seed", "99",
+                        "--heldout-out", path]
+            g.main()
+            with open(path) as f:
+                outs.append(f.read())
+        check(outs[0] == outs[1] and outs[0].count("\n") == 60, "same seed, same held-out file")
+
+
+def test_word_pieces():
+    text = ("turn on the light in paris. \"paris\": add parsley to the list, \"parsley\" "
+            "set a timer for ten minutes {\"place\": \"paris\"} ") * 20
+    counts = bpe.count_words([(text, 1)], [])
+    plain = bpe.train(counts, 60)
+    wp = bpe.train(counts, 60, word_pieces_only=True)
+    mixed = [a + b for a, b in plain if bpe._wordish(a) != bpe._wordish(b)]
+    check(bool(mixed), "plain BPE does merge across classes (%d such merges)" % len(mixed))
+    check(all(bpe._wordish(a) == bpe._wordish(b) for a, b in wp), "word-piece merges stay in one class")
+    tok = bpe.Tokenizer.build(wp, [], [], 256 + len(wp))
+    a = tok.encode(" paris", special=False)
+    b = tok.encode("\"paris", special=False)
+    check(a[1:] == b[1:] and len(a) >= 2, "\" paris\" and '\"paris' share the word's pieces")
+
+
+def main():
+    test_word_pieces()
+    test_disjoint()
+    test_reproducible()
+    print("%d failed" % len(FAILS))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
