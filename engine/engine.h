@@ -383,7 +383,9 @@ bool engine_json_guard_complete(const engine_json_guard *g);
  * end-of-generation tokens are never allowed; engine_sampler_accept feeds
  * the guard, and the span ends when the value is complete (or when a token
  * the guard rejects is accepted, e.g. one forced by the caller). Should no
- * token be allowed, the guard is dropped for that pick.
+ * token be allowed, the guard is dropped for that pick. Without a trigger,
+ * once the value is complete the sampler returns only end-of-generation
+ * tokens (the reply is that one value).
  * engine_generate replays the prompt history, so a trigger at the end of
  * the prompt (a forced "<tool_call>") activates the guard too.
  * Returns 0, HEARTH_EINVAL (vocabulary size differs from the sampler's, no

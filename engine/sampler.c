@@ -32,6 +32,10 @@ struct engine_sampler {
 	engine_json_guard *guard;   /* borrowed; NULL = none */
 	bool guard_on;              /* inside a guarded span */
 	bool has_trigger;           /* false: active from set_guard on */
+	bool guard_done;            /* a whole-reply value is complete */
+	int32_t closer;             /* the trigger's closing tag, or -1 */
+	uint8_t closing;            /* after a span: 1 whitespace or the closer
+				       may come, 2 only the closer; 0 done */
 	const engine_model *gm;     /* model the piece cache was built for */
 	uint32_t *piece_off;        /* (n_vocab + 1) offsets into piece_buf */
 	char *piece_buf;            /* token texts, special tokens rendered */
@@ -165,6 +169,9 @@ int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 		return HEARTH_EINVAL;
 	s->guard = NULL;
 	s->guard_on = false;
+	s->guard_done = false;
+	s->closing = 0;
+	s->closer = -1;
 	if (!g)
 		return 0;
 	if (!m || engine_vocab_n(m->vocab) != s->n_vocab ||
@@ -179,6 +186,10 @@ int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 		s->tok_flags[t] &= (uint8_t)~TF_TRIGGER;
 		if (tlen && len == tlen && !memcmp(p, trigger_piece, len))
 			s->tok_flags[t] |= TF_TRIGGER;
+		/* "<tool_call>" closes with "</tool_call>" */
+		if (tlen > 1 && trigger_piece[0] == '<' && len == tlen + 1 && p[0] == '<' &&
+		    p[1] == '/' && !memcmp(p + 2, trigger_piece + 1, tlen - 1))
+			s->closer = t;
 	}
 	s->guard = g;
 	s->has_trigger = tlen > 0;
@@ -194,6 +205,16 @@ bool engine_sampler_guard_active(const engine_sampler *s)
 	return s && s->guard_on;
 }
 
+static bool is_blank(const char *p, size_t len)
+{
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != ' ' && p[i] != '\n' && p[i] != '\t' && p[i] != '\r')
+			return false;
+	return true;
+}
+
 /* A token enters the text: feed the open span, or open one. */
 static void guard_observe(engine_sampler *s, int32_t tok)
 {
@@ -202,6 +223,10 @@ static void guard_observe(engine_sampler *s, int32_t tok)
 
 	if (!s->guard || tok < 0 || tok >= s->n_vocab)
 		return;
+	if (s->closing) {
+		p = piece_of(s, tok, &len);
+		s->closing = s->closing == 1 && tok != s->closer && is_blank(p, len) ? 2 : 0;
+	}
 	if (!s->guard_on) {
 		if (s->tok_flags[tok] & TF_TRIGGER) {
 			engine_json_guard_reset(s->guard);
@@ -212,8 +237,17 @@ static void guard_observe(engine_sampler *s, int32_t tok)
 	p = piece_of(s, tok, &len);
 	if ((s->tok_flags[tok] & (TF_MARKUP | TF_EOG)) ||
 	    engine_json_guard_feed(s->guard, p, len) ||
-	    engine_json_guard_complete(s->guard))
+	    engine_json_guard_complete(s->guard)) {
 		s->guard_on = false;
+		/* A whole reply held to a schema (response_format) is that one
+		 * value: text after it would make the reply invalid JSON. */
+		s->guard_done = !s->has_trigger && engine_json_guard_complete(s->guard);
+		/* a finished call gets its closing tag (at most one whitespace
+		 * token first, as the chat template writes it), so the reply's
+		 * tool parser sees a whole call */
+		s->closing = s->has_trigger && s->closer >= 0 &&
+			     engine_json_guard_complete(s->guard) ? 1 : 0;
+	}
 }
 
 void engine_sampler_accept(engine_sampler *s, int32_t tok)
@@ -239,6 +273,23 @@ static void guard_replay(engine_sampler *s, const int32_t *hist, int n)
 			break;
 	for (; i >= 0 && i < n; i++)
 		guard_observe(s, hist[i]);
+}
+
+/* After a finished call: the closer, or (first) the best whitespace token
+ * if the model prefers it. */
+static int32_t pick_closing(const engine_sampler *s)
+{
+	int32_t best = s->closer;
+
+	for (int32_t t = 0; s->closing == 1 && t < s->n_vocab; t++) {
+		size_t len;
+		const char *p = piece_of(s, t, &len);
+
+		if (!(s->tok_flags[t] & (TF_MARKUP | TF_EOG)) && s->work[t] > s->work[best] &&
+		    is_blank(p, len))
+			best = t;
+	}
+	return best;
 }
 
 static bool guard_allows_tok(engine_sampler *s, int32_t t)
@@ -445,6 +496,16 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 
 	memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(*s->work));
 	apply_penalty(s);
+	if (s->guard_done) {
+		/* the best end-of-generation token */
+		for (best = -1, i = 0; i < s->n_vocab; i++)
+			if ((s->tok_flags[i] & TF_EOG) && (best < 0 || s->work[i] > s->work[best]))
+				best = i;
+		if (best >= 0)
+			return best;
+	}
+	if (s->closing)
+		return pick_closing(s);
 	if (s->guard_on)
 		n = guard_filter(s, &pick);
 	if (pick >= 0)

@@ -145,6 +145,31 @@ static void plan_cached_prefix(pipeline *pl, struct pl_job *j)
 	j->cache_upto = avail;
 }
 
+/* Steer the sampler with the job's guard. A forced start of a call (tool
+ * choice required or named) is already in the prompt: the sampler is shown
+ * its tokens, so the guard opens at its <tool_call> and has read the rest. */
+static int start_guard(pipeline *pl, struct pl_job *j)
+{
+	size_t len = j->forced ? strlen(j->forced) : 0;
+	int32_t *t;
+	int rc, n;
+
+	if (!j->guard)
+		return 0;
+	rc = engine_sampler_set_guard(j->smp, pl->m, j->guard,
+				      j->guard_whole ? NULL : "<tool_call>");
+	if (rc || !len || j->guard_whole)
+		return rc;
+	t = malloc((len + 8) * sizeof(*t));
+	if (!t)
+		return HEARTH_ENOMEM;
+	n = engine_tokenize(pl->m, j->forced, len, false, true, t, (int)len + 8);
+	for (int i = 0; i < n; i++)
+		engine_sampler_accept(j->smp, t[i]);
+	free(t);
+	return n < 0 ? n : 0;
+}
+
 static int job_start(pipeline *pl, struct pl_job *j)
 {
 	engine_model_info info;
@@ -183,6 +208,8 @@ static int job_start(pipeline *pl, struct pl_job *j)
 	plan_cached_prefix(pl, j);
 	engine_model_get_info(pl->m, &info);
 	rc = engine_sampler_new(&j->sp, info.n_vocab, &j->smp);
+	if (!rc)
+		rc = start_guard(pl, j);
 	if (!rc) {
 		tools_parser_cbs cbs = { parser_text, parser_call, j };
 
@@ -482,6 +509,7 @@ void pl_job_free(struct pl_job *j)
 	free(j->prompt);
 	free(j->forced);
 	engine_sampler_free(j->smp);
+	engine_json_guard_free(j->guard);
 	tools_parser_free(j->parser);
 	free(j->hold);
 	free(j);

@@ -153,6 +153,9 @@ typedef struct pipeline_request {
 	const char *tools_json;      /* OpenAI tools array JSON or NULL; copied */
 	pipeline_tool_choice tool_choice;
 	const char *tool_name;       /* with PIPELINE_TOOLS_NAMED; copied */
+	/* JSON Schema the whole reply must match (an OpenAI response_format),
+	 * or NULL; copied. Its subset is engine_json_guard_new_schema's. */
+	const char *response_schema;
 	engine_sampler_params sampling;
 	int max_tokens;              /* <= 0: until the context is full */
 	const char *stop[PIPELINE_MAX_STOP]; /* copied; stop text not emitted */
@@ -163,7 +166,13 @@ typedef struct pipeline_request {
  * Queue a job on session sid (0 = a pooled context). Returns 0 and *job (a
  * non-zero id used in its events), HEARTH_EFULL when max_jobs are queued,
  * HEARTH_ENOTFOUND for an unknown session, HEARTH_EBUSY when the session
- * already has a job, HEARTH_EINVAL for a bad request, HEARTH_ENOMEM.
+ * already has a job, HEARTH_EINVAL for a bad request (or a response_schema
+ * the guard cannot compile), HEARTH_ENOMEM.
+ * Decoding is guarded (engine_json_guard): with response_schema the whole
+ * reply is one value of it and then ends; else, when tools are shown, each
+ * <tool_call> block is a valid call of an offered tool, followed by its
+ * </tool_call> tag. Tools whose schemas the guard cannot compile leave the
+ * calls unguarded (the parser returns broken calls as text).
  * Every accepted job ends with exactly one PIPELINE_EV_DONE.
  */
 int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,

@@ -36,6 +36,11 @@ struct pl_job {
 	char *tools_json;
 	pipeline_tool_choice tool_choice;
 	char *tool_name;
+	/* Constrained decoding (engine_json_guard): with response_schema the
+	 * whole reply; else, with tools shown, every <tool_call> block. NULL
+	 * when neither (or the tools' schemas cannot be compiled). */
+	engine_json_guard *guard;
+	bool guard_whole;      /* the guard is response_schema's */
 	engine_sampler_params sp;
 	int max_tokens;
 	char *stop[PIPELINE_MAX_STOP];

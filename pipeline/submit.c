@@ -23,6 +23,25 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
+/* The job's guard: the response schema's (one the guard cannot compile is
+ * the caller's error, HEARTH_EINVAL), else the shown tools' (tools it
+ * cannot compile leave the calls unguarded: the tool parser still reports
+ * what the model wrote). Returns 0 or a negative code. */
+static int job_guard(struct pl_job *j, const pipeline_request *rq)
+{
+	char err[160];
+	int rc;
+
+	if (rq->response_schema) {
+		j->guard_whole = true;
+		return engine_json_guard_new_schema(rq->response_schema, &j->guard, err, sizeof(err));
+	}
+	if (!rq->tools_json || rq->tool_choice == PIPELINE_TOOLS_NONE)
+		return 0;
+	rc = engine_json_guard_new_tools(rq->tools_json, &j->guard, err, sizeof(err));
+	return rc == HEARTH_ENOMEM ? rc : 0;
+}
+
 static struct pl_job *job_copy(const pipeline_request *rq)
 {
 	struct pl_job *j = calloc(1, sizeof(*j));
@@ -85,6 +104,11 @@ int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,
 	j = job_copy(rq);
 	if (!j)
 		return HEARTH_ENOMEM;
+	rc = job_guard(j, rq);
+	if (rc) {
+		pl_job_free(j);
+		return rc;
+	}
 	j->pl = pl;
 	j->sid = sid;
 	j->t_submit = pl_now();

@@ -5,7 +5,8 @@ outputs, for tests/engine/test_forward.c.
 Each model: n_embd 256, 2 layers, 4 query heads / 2 KV heads (GQA), FFN 512,
 a synthetic GPT-2-style byte-level BPE vocabulary of 320 tokens (256 byte
 tokens, BPE merges learnt from a built-in paragraph, and the control tokens
-<|endoftext|> <|im_start|> <|im_end|>), weights N(0, 0.08) stored as one
+<|endoftext|> <|im_start|> <|im_end|> and the user-defined <tool_call>
+</tool_call>), weights N(0, 0.08) stored as one
 weight type (F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K; 256 is a multiple of every
 block size) and norm weights and biases in F32 as llama.cpp's converters keep
 them. qwen3 models use head_dim 128 (attention.key_length) so that
@@ -117,9 +118,13 @@ def make_vocab(n_vocab=320):
         key = tuple(b2u[b] for b in w.encode("utf-8"))
         words[key] = words.get(key, 0) + 1
     controls = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    # Hermes tool-call tags, user-defined tokens as in Qwen2.5's vocabulary:
+    # what the server's tool-call guard triggers on.
+    user = ["<tool_call>", "</tool_call>"]
+    controls_all = controls + user
     merges = []
     have = set(tokens)
-    while len(tokens) + len(controls) < n_vocab:
+    while len(tokens) + len(controls_all) < n_vocab:
         pairs = {}
         for w, c in words.items():
             for a, b in zip(w, w[1:]):
@@ -135,10 +140,10 @@ def make_vocab(n_vocab=320):
             have.add(best[0] + best[1])
         words = {_merge_word(w, best): c for w, c in words.items()}
     ids = {}
-    for t in controls:
+    for t in controls_all:
         ids[t] = len(tokens)
         tokens.append(t)
-    types = [1] * (len(tokens) - len(controls)) + [3] * len(controls)
+    types = [1] * (len(tokens) - len(controls_all)) + [3] * len(controls) + [4] * len(user)
     return tokens, types, merges, ids
 
 

@@ -365,6 +365,38 @@ static bool parse_tools(struct chat_req *r, const cJSON *tools, const cJSON *cho
 	return true;
 }
 
+/* OpenAI's response_format: "json_object" holds the reply to a JSON object,
+ * "json_schema" to its schema (pipeline_request.response_schema). */
+static bool parse_response_format(struct chat_req *r, const cJSON *rf)
+{
+	const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rf, "type"), *schema;
+
+	if (!rf || cJSON_IsNull(rf))
+		return true;
+	if (!cJSON_IsObject(rf) || !cJSON_IsString(ty))
+		return bad(r, "response_format", "response_format must be {\"type\": \"text\" | "
+			   "\"json_object\" | \"json_schema\", …}");
+	if (!strcmp(ty->valuestring, "text"))
+		return true;
+	if (r->rq.tool_choice >= PIPELINE_TOOLS_REQUIRED)
+		return bad(r, "response_format", "a JSON response_format cannot be combined with "
+			   "a tool_choice that forces a tool call");
+	if (!strcmp(ty->valuestring, "json_object")) {
+		r->rq.response_schema = "{\"type\": \"object\"}";
+		return true;
+	}
+	if (strcmp(ty->valuestring, "json_schema"))
+		return bad(r, "response_format", "response_format.type must be text, json_object "
+			   "or json_schema");
+	schema = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), "schema");
+	if (!cJSON_IsObject(schema))
+		return bad(r, "response_format", "response_format json_schema needs "
+			   "json_schema.schema, an object");
+	r->rq.response_schema = own(r, cJSON_PrintUnformatted(schema));
+	return r->rq.response_schema != NULL;
+}
+
 static bool parse_number(struct chat_req *r, const cJSON *root, const char *key,
 			 double lo, double hi, double *out)
 {
@@ -475,6 +507,7 @@ static bool parse_chat(struct chat_req *r, const cJSON *root)
 	       parse_messages(r, cJSON_GetObjectItemCaseSensitive(root, "messages")) &&
 	       parse_tools(r, cJSON_GetObjectItemCaseSensitive(root, "tools"),
 			   cJSON_GetObjectItemCaseSensitive(root, "tool_choice")) &&
+	       parse_response_format(r, cJSON_GetObjectItemCaseSensitive(root, "response_format")) &&
 	       parse_sampling(r, root) &&
 	       parse_stop(r, cJSON_GetObjectItemCaseSensitive(root, "stop"));
 }

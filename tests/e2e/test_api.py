@@ -126,6 +126,57 @@ def test_http(port):
     st, body, _ = http(port, "POST", "/v1/chat/completions", chat(messages=hist, tools=tools))
     check("tools: result fed back is accepted", st == 200, body)
 
+    # constrained decoding: a random model knows no JSON, yet the guarded
+    # call it is forced into is a whole, schema-valid call, closed by its tag
+    short = [{"type": "function", "function": {"name": "set_light", "parameters": {
+        "type": "object", "properties": {"entity": {"type": "string", "maxLength": 12},
+                                         "level": {"type": "integer"}}, "required": ["entity"]}}}]
+    for seed in (1, 2, 3):
+        st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+            tools=short, tool_choice="required", max_tokens=200, seed=seed, temperature=1.0))
+        d = json.loads(body) if st == 200 else {}
+        calls = d.get("choices", [{}])[0].get("message", {}).get("tool_calls") or []
+        try:
+            args = json.loads(calls[0]["function"]["arguments"])
+            ok = (calls[0]["function"]["name"] == "set_light" and "entity" in args and
+                  set(args) <= {"entity", "level"} and isinstance(args["entity"], str) and
+                  len(args["entity"]) <= 12 and isinstance(args.get("level", 0), int))
+        except (IndexError, KeyError, ValueError, TypeError):
+            ok = False
+        check(f"guard: a random model's required call is schema-valid (seed {seed})", ok, body)
+
+    # response_format: the whole reply is one value of the schema, then it ends
+    schema = {"type": "object", "properties": {"people": {"type": "array", "maxItems": 3, "items": {
+        "type": "string", "maxLength": 10}}}, "required": ["people"]}
+    for seed in (5, 6):
+        st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+            response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+            max_tokens=300, seed=seed, temperature=1.0))
+        d = json.loads(body) if st == 200 else {}
+        ch = d.get("choices", [{}])[0]
+        try:
+            v = json.loads(ch["message"]["content"])
+            ok = (ch["finish_reason"] == "stop" and isinstance(v, dict) and set(v) == {"people"} and
+                  all(isinstance(x, str) and len(x) <= 10 for x in v["people"]))
+        except (KeyError, ValueError, TypeError):
+            ok = False
+        check(f"response_format json_schema: the reply is one valid value, then stop (seed {seed})",
+              ok, body)
+    # json_object: a free object's bounds (64 keys of 256 characters) are
+    # more than a random model's token budget here; it must open an object
+    # and, if it finishes, be one
+    st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+        response_format={"type": "json_object"}, max_tokens=60, seed=5, temperature=1.0))
+    d = json.loads(body) if st == 200 else {}
+    ch = d.get("choices", [{}])[0]
+    text = (ch.get("message") or {}).get("content") or ""
+    try:
+        ok = text.lstrip().startswith("{") and (ch["finish_reason"] != "stop" or
+                                                isinstance(json.loads(text), dict))
+    except (KeyError, ValueError):
+        ok = False
+    check("response_format json_object: the reply is an object", ok, body)
+
 
 def test_http_errors(port):
     def err(st, body, want, param=None):
@@ -147,6 +198,9 @@ def test_http_errors(port):
         ("unknown field", chat(frobnicate=1), None, 400, "frobnicate"),
         ("temperature range", chat(temperature=9), None, 400, "temperature"),
         ("required without tools", chat(tool_choice="required"), None, 400, "tool_choice"),
+        ("response_format type", chat(response_format={"type": "xml"}), None, 400, "response_format"),
+        ("json_schema without schema", chat(response_format={"type": "json_schema", "json_schema": {}}),
+         None, 400, "response_format"),
         ("image part", chat(messages=[{"role": "user", "content": [{"type": "image_url",
           "image_url": {"url": "data:,"}}]}]), None, 400, "messages.content.type"),
     ]

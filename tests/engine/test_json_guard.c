@@ -682,12 +682,14 @@ static void test_sampler_qwen_vocab(void **state)
 	assert_false(engine_sampler_guard_active(s));
 	fake_logits(&f, "");
 	assert_int_equal(engine_sampler_sample(s, f.logits), bad[0]);
-	/* the trigger opens the span: the valid call comes out, then the span
-	 * closes and the end token is back */
+	/* the trigger opens the span: the valid call comes out, then its
+	 * closing tag (the fake model's favourite whitespace is none), then the
+	 * end token is back */
 	engine_sampler_accept(s, trig);
 	assert_true(engine_sampler_guard_active(s));
 	run_fake(&f, s, text, sizeof(text), 100);
-	assert_string_equal(text, valid);
+	assert_string_equal(text, "\n{\"name\": \"set_timer\", \"arguments\": {\"duration_seconds\": 300}}"
+			    "</tool_call>");
 	assert_false(engine_sampler_guard_active(s));
 	/* the fake model's favourite, unconstrained, is not valid */
 	engine_json_guard_reset(check);
@@ -744,7 +746,8 @@ static void test_sampler_qwen_vocab(void **state)
 struct gen_check {
 	engine_json_guard *check;
 	bool all_valid, complete;
-	int n;
+	bool run_on;   /* go on after the value is complete */
+	int n, after;  /* tokens; tokens after the value was complete */
 };
 
 static bool on_token(int32_t tok, const char *piece, size_t len, void *ud)
@@ -753,10 +756,14 @@ static bool on_token(int32_t tok, const char *piece, size_t len, void *ud)
 
 	(void)tok;
 	c->n++;
+	if (c->complete) {
+		c->after++;
+		return true;
+	}
 	if (engine_json_guard_feed(c->check, piece, len))
 		c->all_valid = false;
 	c->complete = engine_json_guard_complete(c->check);
-	return c->all_valid && !c->complete;
+	return c->all_valid && (!c->complete || c->run_on);
 }
 
 /* A tool set whose calls have bounded length: every string is an enum, the
@@ -773,7 +780,7 @@ static int generate_once(engine_context *ctx, engine_sampler *s, int32_t bos,
 	engine_json_guard_reset(c->check);
 	c->all_valid = true;
 	c->complete = false;
-	c->n = 0;
+	c->n = c->after = 0;
 	assert_int_equal(engine_kv_truncate(ctx, 0), 0);
 	return engine_generate(ctx, s, &bos, 1, 400, on_token, c);
 }
@@ -804,6 +811,7 @@ static void test_generate_stories(void **state)
 	sp.temperature = 0.0f;
 	assert_int_equal(engine_sampler_new(&sp, info.n_vocab, &s), 0);
 	c.check = check;
+	c.run_on = false;
 
 	/* unguarded, the model tells a story: not JSON */
 	generate_once(ctx, s, bos, &c);
@@ -825,6 +833,30 @@ static void test_generate_stories(void **state)
 		generate_once(ctx, s, bos, &c);
 		assert_true(c.all_valid);
 		assert_true(c.complete);
+	}
+	/* JSON mode (no trigger, as for a response_format): the reply is the
+	 * value and nothing after it, even when the caller would take more */
+	engine_json_guard_free(g);
+	engine_json_guard_free(check);
+	g = schema_guard("{\"type\": \"object\", \"properties\": {\"names\": {\"type\": \"array\", "
+			 "\"items\": {\"type\": \"string\", \"maxLength\": 12}, \"maxItems\": 3}}, "
+			 "\"required\": [\"names\"]}");
+	check = schema_guard("{\"type\": \"object\", \"properties\": {\"names\": {\"type\": \"array\", "
+			     "\"items\": {\"type\": \"string\", \"maxLength\": 12}, \"maxItems\": 3}}, "
+			     "\"required\": [\"names\"]}");
+	c.check = check;
+	c.run_on = true;
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		engine_sampler_free(s);
+		sp = engine_sampler_default_params();
+		sp.temperature = seed == 1 ? 0.0f : 1.0f;
+		sp.seed = seed;
+		assert_int_equal(engine_sampler_new(&sp, info.n_vocab, &s), 0);
+		assert_int_equal(engine_sampler_set_guard(s, m, g, NULL), 0);
+		generate_once(ctx, s, bos, &c);
+		assert_true(c.all_valid);
+		assert_true(c.complete);
+		assert_int_equal(c.after, 0);
 	}
 	engine_sampler_free(s);
 	engine_context_free(ctx);
