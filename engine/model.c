@@ -434,6 +434,40 @@ static int load_arch(struct loader *L)
 			   L->path, (int)(a.len > 64 ? 64 : a.len), a.ptr);
 }
 
+/* m->piece_off/piece_buf/tok_flags (see model_int.h). */
+static int build_pieces(engine_model *m)
+{
+	int n_vocab = engine_vocab_n(m->vocab), t, n;
+	char tmp[512];
+	size_t total = 0;
+
+	m->piece_off = malloc(((size_t)n_vocab + 1) * sizeof(*m->piece_off));
+	m->tok_flags = calloc((size_t)n_vocab + 1, 1);
+	if (!m->piece_off || !m->tok_flags)
+		return HEARTH_ENOMEM;
+	for (t = 0; t < n_vocab; t++) {
+		n = engine_token_to_piece(m, t, tmp, sizeof(tmp), true);
+		m->piece_off[t] = (uint32_t)total;
+		total += n < 0 ? (size_t)-n : (size_t)n;
+		if (total > UINT32_MAX)
+			return HEARTH_ENOMEM;
+	}
+	m->piece_off[n_vocab] = (uint32_t)total;
+	m->piece_buf = malloc(total + 1);
+	if (!m->piece_buf)
+		return HEARTH_ENOMEM;
+	for (t = 0; t < n_vocab; t++) {
+		size_t len = m->piece_off[t + 1] - m->piece_off[t];
+
+		engine_token_to_piece(m, t, m->piece_buf + m->piece_off[t], len, true);
+		if (!engine_vocab_is_text(m->vocab, t))
+			m->tok_flags[t] |= MODEL_TF_MARKUP;
+		if (engine_token_is_eog(m, t))
+			m->tok_flags[t] |= MODEL_TF_EOG;
+	}
+	return 0;
+}
+
 int engine_model_load(const engine_model_params *p, engine_model **out,
 		      char *err, size_t errlen)
 {
@@ -462,6 +496,9 @@ int engine_model_load(const engine_model_params *p, engine_model **out,
 	if (rc)
 		goto out_free;
 	m->hp.n_vocab = engine_vocab_n(m->vocab);
+	rc = build_pieces(m);
+	if (rc)
+		goto out_free;
 	if (p->vocab_only) {
 		*out = m;
 		return 0;
@@ -487,6 +524,9 @@ void engine_model_free(engine_model *m)
 	free(m->owned);
 	free(m->layers);
 	free(m->packed);
+	free(m->piece_off);
+	free(m->piece_buf);
+	free(m->tok_flags);
 	engine_vocab_free(m->vocab);
 	gguf_close(m->file);
 	free(m);

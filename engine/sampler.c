@@ -36,18 +36,12 @@ struct engine_sampler {
 	int32_t closer;             /* the trigger's closing tag, or -1 */
 	uint8_t closing;            /* after a span: 1 whitespace or the closer
 				       may come, 2 only the closer; 0 done */
-	const engine_model *gm;     /* model the piece cache was built for */
-	uint32_t *piece_off;        /* (n_vocab + 1) offsets into piece_buf */
-	char *piece_buf;            /* token texts, special tokens rendered */
-	uint8_t *tok_flags;         /* (n_vocab) TF_* */
+	const engine_model *gm;     /* the guard's model: token texts, flags */
+	int32_t trigger;            /* the token that opens a span, or -1 */
 	bool first_ok[256];         /* scratch: first bytes the guard accepts */
 };
 
-enum {
-	TF_MARKUP = 1,  /* control/user-defined/unused: never inside a span */
-	TF_EOG = 2,     /* ends a generation */
-	TF_TRIGGER = 4, /* its text is the trigger piece */
-};
+enum { TF_MARKUP = MODEL_TF_MARKUP, TF_EOG = MODEL_TF_EOG };
 
 engine_sampler_params engine_sampler_default_params(void)
 {
@@ -99,9 +93,6 @@ void engine_sampler_free(engine_sampler *s)
 	free(s->work);
 	free(s->idx);
 	free(s->prob);
-	free(s->piece_off);
-	free(s->piece_buf);
-	free(s->tok_flags);
 	free(s);
 }
 
@@ -120,50 +111,20 @@ static void penalty_record(engine_sampler *s, int32_t tok)
  */
 static const char *piece_of(const engine_sampler *s, int32_t tok, size_t *len)
 {
-	*len = s->piece_off[tok + 1] - s->piece_off[tok];
-	return s->piece_buf + s->piece_off[tok];
+	*len = s->gm->piece_off[tok + 1] - s->gm->piece_off[tok];
+	return s->gm->piece_buf + s->gm->piece_off[tok];
 }
 
-/* The text of every token (special ones rendered) and its flags. */
-static int cache_pieces(engine_sampler *s, const engine_model *m)
+static uint8_t flags_of(const engine_sampler *s, int32_t tok)
 {
-	char tmp[512];
-	size_t total = 0;
-	int t, n;
-
-	free(s->piece_off);
-	free(s->piece_buf);
-	free(s->tok_flags);
-	s->gm = NULL;
-	s->piece_off = malloc(((size_t)s->n_vocab + 1) * sizeof(*s->piece_off));
-	s->tok_flags = calloc((size_t)s->n_vocab, 1);
-	for (t = 0; s->piece_off && t < s->n_vocab; t++) {
-		n = engine_token_to_piece(m, t, tmp, sizeof(tmp), true);
-		s->piece_off[t] = (uint32_t)total;
-		total += n < 0 ? (size_t)-n : (size_t)n;
-	}
-	s->piece_buf = malloc(total + 1);
-	if (!s->piece_off || !s->tok_flags || !s->piece_buf || total > UINT32_MAX)
-		return HEARTH_ENOMEM;
-	s->piece_off[s->n_vocab] = (uint32_t)total;
-	for (t = 0; t < s->n_vocab; t++) {
-		size_t len = s->piece_off[t + 1] - s->piece_off[t];
-
-		engine_token_to_piece(m, t, s->piece_buf + s->piece_off[t], len, true);
-		if (!engine_vocab_is_text(m->vocab, t))
-			s->tok_flags[t] |= TF_MARKUP;
-		if (engine_token_is_eog(m, t))
-			s->tok_flags[t] |= TF_EOG;
-	}
-	s->gm = m;
-	return 0;
+	return s->gm->tok_flags[tok];
 }
 
 int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 			     engine_json_guard *g, const char *trigger_piece)
 {
 	size_t tlen = trigger_piece ? strlen(trigger_piece) : 0;
-	int t, rc;
+	int t;
 
 	if (!s)
 		return HEARTH_EINVAL;
@@ -177,15 +138,14 @@ int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 	if (!m || engine_vocab_n(m->vocab) != s->n_vocab ||
 	    (trigger_piece && !tlen))
 		return HEARTH_EINVAL;
-	if (s->gm != m && (rc = cache_pieces(s, m)) != 0)
-		return rc;
-	for (t = 0; t < s->n_vocab; t++) {
+	s->gm = m;
+	s->trigger = -1;
+	for (t = 0; tlen && t < s->n_vocab; t++) {
 		size_t len;
 		const char *p = piece_of(s, t, &len);
 
-		s->tok_flags[t] &= (uint8_t)~TF_TRIGGER;
-		if (tlen && len == tlen && !memcmp(p, trigger_piece, len))
-			s->tok_flags[t] |= TF_TRIGGER;
+		if (len == tlen && s->trigger < 0 && !memcmp(p, trigger_piece, len))
+			s->trigger = t;
 		/* "<tool_call>" closes with "</tool_call>" */
 		if (tlen > 1 && trigger_piece[0] == '<' && len == tlen + 1 && p[0] == '<' &&
 		    p[1] == '/' && !memcmp(p + 2, trigger_piece + 1, tlen - 1))
@@ -228,14 +188,14 @@ static void guard_observe(engine_sampler *s, int32_t tok)
 		s->closing = s->closing == 1 && tok != s->closer && is_blank(p, len) ? 2 : 0;
 	}
 	if (!s->guard_on) {
-		if (s->tok_flags[tok] & TF_TRIGGER) {
+		if (tok == s->trigger) {
 			engine_json_guard_reset(s->guard);
 			s->guard_on = true;
 		}
 		return;
 	}
 	p = piece_of(s, tok, &len);
-	if ((s->tok_flags[tok] & (TF_MARKUP | TF_EOG)) ||
+	if ((flags_of(s, tok) & (TF_MARKUP | TF_EOG)) ||
 	    engine_json_guard_feed(s->guard, p, len) ||
 	    engine_json_guard_complete(s->guard)) {
 		s->guard_on = false;
@@ -269,7 +229,7 @@ static void guard_replay(engine_sampler *s, const int32_t *hist, int n)
 	s->guard_on = false;
 	for (i = n - 1; i >= 0; i--)
 		if (hist[i] >= 0 && hist[i] < s->n_vocab &&
-		    (s->tok_flags[hist[i]] & TF_TRIGGER))
+		    hist[i] == s->trigger)
 			break;
 	for (; i >= 0 && i < n; i++)
 		guard_observe(s, hist[i]);
@@ -285,7 +245,7 @@ static int32_t pick_closing(const engine_sampler *s)
 		size_t len;
 		const char *p = piece_of(s, t, &len);
 
-		if (!(s->tok_flags[t] & (TF_MARKUP | TF_EOG)) && s->work[t] > s->work[best] &&
+		if (!(flags_of(s, t) & (TF_MARKUP | TF_EOG)) && s->work[t] > s->work[best] &&
 		    is_blank(p, len))
 			best = t;
 	}
@@ -297,7 +257,7 @@ static bool guard_allows_tok(engine_sampler *s, int32_t t)
 	size_t len;
 	const char *p = piece_of(s, t, &len);
 
-	if (s->tok_flags[t] & (TF_MARKUP | TF_EOG))
+	if (flags_of(s, t) & (TF_MARKUP | TF_EOG))
 		return false;
 	if (len == 0 || !s->first_ok[(unsigned char)p[0]])
 		return false;
@@ -479,7 +439,7 @@ static int guard_filter(engine_sampler *s, int32_t *pick)
 		size_t len;
 		const char *p = piece_of(s, t, &len);
 
-		if (!(s->tok_flags[t] & (TF_MARKUP | TF_EOG)) && len &&
+		if (!(flags_of(s, t) & (TF_MARKUP | TF_EOG)) && len &&
 		    engine_json_guard_allows(s->guard, p, len)) {
 			*pick = t;
 			return 1;
@@ -499,7 +459,7 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 	if (s->guard_done) {
 		/* the best end-of-generation token */
 		for (best = -1, i = 0; i < s->n_vocab; i++)
-			if ((s->tok_flags[i] & TF_EOG) && (best < 0 || s->work[i] > s->work[best]))
+			if ((flags_of(s, i) & TF_EOG) && (best < 0 || s->work[i] > s->work[best]))
 				best = i;
 		if (best >= 0)
 			return best;
