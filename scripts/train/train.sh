@@ -35,7 +35,8 @@ echo "== data"
 # 40 % of slot values are invented words (copying what the user said is the
 # only way to get them right) and 15 % of conversations are entity extraction.
 $PY "$T/gen_home_data.py" --out "$WORK/data" --train 80000 --heldout 400 --seed 1234 \
-    --novel-share 0.4 --entity-share 0.15 --heldout-out "$ROOT/assets/eval/heldout.jsonl"
+    --novel-share 0.4 --letter-share 0 --entity-share 0.15 \
+    --heldout-out "$ROOT/assets/eval/heldout.jsonl"
 
 echo "== tokenizer"
 # --word-pieces: no merge joins letters to a space or a quote, so a word the

@@ -45,15 +45,26 @@ from llama_model import Config, Llama  # noqa: E402
 # ---------------------------------------------------------------------------
 # Data: conversations -> (prefix ids, suffix ids, trainable flags)
 
+CALL_WEIGHT = [1.0]   # --call-weight
+
+
 def tokenize_conversation(tok, conv):
-    """Returns (prefix text, suffix ids, suffix trainable flags)."""
+    """Returns (prefix text, suffix ids, suffix loss weights: 0 = not trained).
+
+    Replies that are a tool call or JSON (entity extraction) weigh
+    CALL_WEIGHT: their few argument tokens are what a user's request hangs
+    on, and the rest of such a reply is fixed syntax the model learns early.
+    """
     segs = chatml.render(conv["messages"], gen_home_data.TOOLSETS[conv["toolset"]])
     prefix = segs[0][0]
     ids, flags = [], []
     for text, trainable in segs[1:]:
         t = tok.encode(text)
         ids += t
-        flags += [trainable] * len(t)
+        w = 0.0
+        if trainable:
+            w = CALL_WEIGHT[0] if (text.startswith("<tool_call>") or text.startswith("{")) else 1.0
+        flags += [w] * len(t)
     return prefix, ids, flags
 
 
@@ -105,14 +116,16 @@ def collate(tok, prefix, sel, pad_id):
     S = max(len(ids) for ids, _ in sel)
     suffix = torch.full((len(sel), S), pad_id, dtype=torch.long)
     target = torch.full((len(sel), S), -1, dtype=torch.long)
+    weight = torch.zeros((len(sel), S))
     for b, (ids, flags) in enumerate(sel):
         suffix[b, :len(ids)] = torch.tensor(ids)
         # position t predicts token t+1; keep only trainable targets
         for t in range(len(ids) - 1):
             if flags[t + 1]:
                 target[b, t] = ids[t + 1]
+                weight[b, t] = flags[t + 1]
     pick = target >= 0
-    return torch.tensor(tok.encode(prefix)), suffix, pick, target[pick]
+    return torch.tensor(tok.encode(prefix)), suffix, pick, target[pick], weight[pick]
 
 
 # ---------------------------------------------------------------------------
@@ -164,10 +177,13 @@ def main():
                     help="the same probability at the last step (linear in between)")
     ap.add_argument("--short-steps", type=int, default=0,
                     help="first steps train without the tool block (curriculum)")
+    ap.add_argument("--call-weight", type=float, default=1.0,
+                    help="loss weight of tool-call and JSON replies (see tokenize_conversation)")
     ap.add_argument("--prefix-grad", action="store_true",
                     help="backpropagate through the shared prefix (slower)")
     a = ap.parse_args()
 
+    CALL_WEIGHT[0] = a.call_weight
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -228,13 +244,13 @@ def main():
             keep = sorted(rng.sample(range(len(gen_home_data.TOOLS)), rng.randrange(len(gen_home_data.TOOLS))))
             prefix = chatml.render([{"role": "system", "content": gen_home_data.SYSTEM_PROMPT}],
                                    [gen_home_data.TOOLS[i] for i in keep])[0][0]
-        pre, suffix, pick, target = collate(tok, prefix, sel, pad_id)
+        pre, suffix, pick, target, weight = collate(tok, prefix, sel, pad_id)
         lr = lr_at(step, a.steps, a.lr, a.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not a.no_bf16):
             logits = model.forward_shared_prefix(pre, suffix, pick, a.prefix_grad)
-        loss = F.cross_entropy(logits.float(), target)
+        loss = (F.cross_entropy(logits.float(), target, reduction="none") * weight).sum() / weight.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
