@@ -846,20 +846,24 @@ INTENT_WEIGHTS = [("set_timer", 10), ("cancel_timer", 4), ("list_timers", 3), ("
 
 
 _TRAIN_T = {}
+# "refuse" and "chat" frames are bare wrappers ("{req}"); their contents
+# (OUT_OF_SCOPE, CHAT) are checked instead.
+_OWN_FRAMES = [k for k in T if k not in ("refuse", "chat")]
+
+
+def heldout_frames():
+    """Every held-out sentence frame, out-of-scope request and chat phrase."""
+    return [f for k in _OWN_FRAMES for f in T[k][1]] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
 
 
 def train_frames():
     """Training frames per key: the hand-written ones plus home_phrases'
     grammar, minus anything matching a held-out frame (see home_phrases)."""
     if not _TRAIN_T:
-        # "refuse" and "chat" frames are bare wrappers ("{req}"); their
-        # contents are checked instead.
-        own = [k for k in T if k not in ("refuse", "chat")]
-        held = [f for k in own for f in T[k][1]] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
-        cores = {k: T[k][0] + home_phrases.CORES.get(k, []) for k in own}
+        cores = {k: T[k][0] + home_phrases.CORES.get(k, []) for k in _OWN_FRAMES}
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests()
         cores["chat"] = [c for c, _ in CHAT[0] + home_phrases.CHAT_EXTRA]
-        cores, dropped = home_phrases.check_disjoint(cores, held)
+        cores, dropped = home_phrases.check_disjoint(cores, heldout_frames())
         replies = dict(CHAT[0] + home_phrases.CHAT_EXTRA)
         cores["chat"] = [(c, replies[c]) for c in cores["chat"]]
         cores["refuse"] = T["refuse"][0]

@@ -378,19 +378,26 @@ CHAT_EXTRA = [
 ]
 
 
+def _words(s):
+    return " ".join(s.lower().replace(",", " ").split())
+
+
+# Longest first, so "could you please" is stripped whole.
+_NORM_LEADS = sorted({_words(x) for x in LEADS}, key=len, reverse=True)
+_NORM_TAILS = sorted({_words(x) for x in TAILS}, key=len, reverse=True)
+
+
 def _norm(t):
     """A frame with lead-ins and tails stripped, for the disjointness check."""
-    t = " ".join(t.lower().replace(",", " ").split())
-    leads = sorted({" ".join(x.replace(",", " ").split()) for x in LEADS}, key=len, reverse=True)
-    tails = sorted({" ".join(x.replace(",", " ").split()) for x in TAILS}, key=len, reverse=True)
+    t = _words(t)
     changed = True
     while changed:
         changed = False
-        for ld in leads:
+        for ld in _NORM_LEADS:
             if t.startswith(ld + " "):
                 t, changed = t[len(ld) + 1:], True
                 break
-        for tl in tails:
+        for tl in _NORM_TAILS:
             if t.endswith(" " + tl):
                 t, changed = t[:-len(tl) - 1], True
                 break

@@ -53,10 +53,7 @@ def strings(x):
 
 def test_disjoint():
     frames = g.train_frames()
-    own = [k for k in g.T if k not in ("refuse", "chat")]
-    held = {home_phrases._norm(f) for k in own for f in g.T[k][1]}
-    held |= {home_phrases._norm(f) for f in g.OUT_OF_SCOPE[1]}
-    held |= {home_phrases._norm(c) for c, _ in g.CHAT[1]}
+    held = {home_phrases._norm(f) for f in g.heldout_frames()}
     train = {home_phrases._norm(f) for k, v in frames.items() if k not in ("dropped", "chat")
              for f in v if isinstance(f, str)}
     train |= {home_phrases._norm(c) for c, _ in frames["chat"]}
