@@ -554,7 +554,8 @@ static char *response_schema(const cJSON *item)
 /* The item's guard (rebuilt only when it changes): its response_format,
  * the whole reply guarded; else its tools, each <tool_call> span guarded;
  * else (or for tools or a schema the guard cannot take) none. */
-static int use_guard(struct run *r, const char *tools, const char *schema)
+static int use_guard(struct run *r, const char *tools, const char *schema,
+		     const char *user)
 {
 	const char *spec = schema ? schema : tools;
 	char err[512], kind = schema ? 'S' : 'T';
@@ -577,7 +578,29 @@ static int use_guard(struct run *r, const char *tools, const char *schema)
 			return HEARTH_ENOMEM;
 		}
 	}
+	/* strings marked x-hearth-verbatim copy the user's words, as the
+	 * server's do (pipeline_submit) */
+	rc = engine_json_guard_set_source(r->guard, user, user && !r->cli->no_verbatim ?
+					  strlen(user) : 0);
+	if (rc)
+		return rc;
 	return engine_sampler_set_guard(r->s, r->m, r->guard, schema ? NULL : TRIGGER);
+}
+
+/* The content of the item's last user message, or NULL. */
+static const char *last_user(const cJSON *item)
+{
+	const cJSON *m, *role, *content;
+	const char *text = NULL;
+
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(item, "messages")) {
+		role = cJSON_GetObjectItemCaseSensitive(m, "role");
+		content = cJSON_GetObjectItemCaseSensitive(m, "content");
+		if (cJSON_IsString(role) && !strcmp(role->valuestring, "user") &&
+		    cJSON_IsString(content))
+			text = content->valuestring;
+	}
+	return text;
 }
 
 /* Render the item's prompt with its tools into *prompt (caller frees). */
@@ -615,7 +638,7 @@ static int run_item(struct run *r, const cJSON *item)
 		r->out.p[0] = '\0';
 	rc = render_item(r, item, &prompt, &tools);
 	if (!rc)
-		rc = use_guard(r, tools, schema);
+		rc = use_guard(r, tools, schema, last_user(item));
 	if (rc)
 		goto out_free;
 	n = engine_tokenize(r->m, prompt, strlen(prompt), engine_add_bos(r->m), true, r->toks, n_ctx);
@@ -750,7 +773,9 @@ static void print_text(const struct run *r, const struct score *s, const char *d
 
 	printf("hearth bench tools: %s on %s (%d items, greedy, %s, at most %d new tokens)\n",
 	       app_model_path(r->cli), data, s->n,
-	       r->cli->no_guard || !r->guard_ok ? "tool calls unguarded" : "tool calls guarded",
+	       r->cli->no_guard || !r->guard_ok ? "tool calls unguarded" :
+	       r->cli->no_verbatim ? "tool calls guarded, verbatim strings free" :
+	       "tool calls guarded",
 	       r->max_new);
 	print_figure("tool-name accuracy", s->tool_name_ok, s->tool_items, "tool items");
 	print_figure("exact argument match", s->tool_exact, s->tool_items, "tool items");
@@ -779,6 +804,8 @@ static void print_json(const struct run *r, const struct score *s, const char *d
 	cJSON_AddStringToObject(o, "model", app_model_path(r->cli));
 	cJSON_AddStringToObject(o, "data", data);
 	cJSON_AddBoolToObject(o, "guarded", !r->cli->no_guard && r->guard_ok);
+	cJSON_AddBoolToObject(o, "verbatim", !r->cli->no_guard && r->guard_ok &&
+			      !r->cli->no_verbatim);
 	cJSON_AddNumberToObject(o, "items", s->n);
 	cJSON_AddNumberToObject(o, "items_ok", s->items_ok);
 	/* cJSON prints NaN as null */

@@ -65,6 +65,7 @@ static const struct opt opts[] = {
 	{ "prefix", OPT_BOOL, F(prefix), M(CMD_BENCH), NULL, "measure warm-prefix prefill" },
 	{ "data", OPT_STR, F(data), M(CMD_BENCH), "FILE", "bench tools: held-out JSONL (default assets/eval/heldout.jsonl)" },
 	{ "no-guard", OPT_BOOL, F(no_guard), M(CMD_BENCH), NULL, "bench tools: decode tool calls without the JSON guard" },
+	{ "no-verbatim", OPT_BOOL, F(no_verbatim), M(CMD_BENCH), NULL, "bench tools: guard without holding x-hearth-verbatim strings to the user's words" },
 	{ "clients", OPT_STR, F(clients), M(CMD_BENCH), "LIST", "bench serve: concurrent streaming clients, e.g. 1,4,10" },
 	{ "prefix-cache-mb", OPT_INT, F(prefix_cache_mb), M(CMD_SERVE) | M(CMD_BENCH), "N", "KV prefix cache shared by all sessions, MiB (default 64, 0 = off)" },
 	{ "bos", OPT_BOOL, F(bos), M(CMD_TOKENIZE), NULL, "prepend the model's BOS token" },

@@ -65,6 +65,7 @@ struct hearth_cli {
 	bool prefix;               /* --prefix */
 	char data[CLI_STR];        /* --data FILE: bench tools' held-out set */
 	bool no_guard;             /* --no-guard: bench tools without the JSON guard */
+	bool no_verbatim;          /* --no-verbatim: the guard has no source text */
 	char clients[CLI_STR];     /* --clients 1,4,10 (bench serve) */
 	int prefix_cache_mb;       /* --prefix-cache-mb N (0 = off) */
 

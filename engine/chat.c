@@ -172,6 +172,22 @@ static void tools_free(struct tools *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Keys named x-hearth-… are directives to Hearth's decoder (the JSON
+ * guard's x-hearth-verbatim), not part of what the model is shown: a tool
+ * renders the same with or without them. */
+static void strip_directives(cJSON *v)
+{
+	cJSON *c = v ? v->child : NULL, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (cJSON_IsObject(v) && c->string && !strncmp(c->string, "x-hearth-", 9))
+			cJSON_Delete(cJSON_DetachItemViaPointer(v, c));
+		else
+			strip_directives(c);
+	}
+}
+
 static int tools_parse(const char *json, struct tools *t, char *err,
 		       size_t errlen)
 {
@@ -184,6 +200,7 @@ static int tools_parse(const char *json, struct tools *t, char *err,
 	rc = parse_json(json, "tools_json", &t->root, err, errlen);
 	if (rc)
 		return rc;
+	strip_directives(t->root);
 	if (!cJSON_IsArray(t->root) && !cJSON_IsObject(t->root)) {
 		rc = engine_errf(err, errlen, HEARTH_EINVAL,
 				 "tools_json: expected an array of tool objects");

@@ -325,8 +325,9 @@ void engine_sampler_accept(engine_sampler *s, int32_t tok);
  * A character-level JSON automaton steered by a schema, so that a sampler
  * only picks tokens that keep the text a prefix of a valid value. Schema
  * subset: type (one or a list), properties + required (no other keys are
- * then accepted), items, enum, const, maxLength, maxItems, maxProperties;
- * other keywords are not checked (any value of the type). Tool mode: the
+ * then accepted), items, enum, const, maxLength, maxItems, maxProperties,
+ * and Hearth's x-hearth-verbatim (engine_json_guard_set_source); other
+ * keywords are not checked (any value of the type). Tool mode: the
  * value must be {"name": <one of the tool names>, "arguments": <that tool's
  * parameters>} with "name" first. Whitespace between JSON tokens is
  * allowed, at most 2 characters in a row; after the value, only whitespace.
@@ -366,6 +367,16 @@ int engine_json_guard_feed(engine_json_guard *g, const char *text, size_t len);
 /* Whether the value is finished (only whitespace may follow). A top-level
  * number is finished once whitespace follows it. */
 bool engine_json_guard_complete(const engine_json_guard *g);
+/*
+ * The text that verbatim strings copy from: a string whose schema has
+ * "x-hearth-verbatim": true must then be a run of whole words of text
+ * (byte for byte, but the first letter in either case; no escapes),
+ * e.g. a place or an item the user named. Without a source, or when no word of it fits the
+ * string's maxLength, such a string is any string. The text is copied (its
+ * first 65,534 bytes); NULL/0 removes it. Kept across resets. 0, or
+ * HEARTH_EINVAL / HEARTH_ENOMEM (the guard then has no source).
+ */
+int engine_json_guard_set_source(engine_json_guard *g, const char *text, size_t len);
 
 /*
  * Steer a sampler with a guard (borrowed: it must outlive its use by the
@@ -395,7 +406,6 @@ int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 			     engine_json_guard *g, const char *trigger_piece);
 /* Whether the sampler is inside a guarded span now. */
 bool engine_sampler_guard_active(const engine_sampler *s);
-
 /* ---------------------------------------------------------------------------
  * Generation loop built from the pieces above.
  */

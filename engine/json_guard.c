@@ -28,9 +28,18 @@
  *     in a loop inside a value is made to close it, so a guarded value is
  *     always finished in a bounded number of bytes.
  *
+ *   - Verbatim strings ("x-hearth-verbatim": true) must be words copied from
+ *     a source text (the user's turn), starting and ending at word
+ *     boundaries, byte for byte but for the case of the first letter
+ *     (free case let a small model write "cinNamon"): a model that picked the right slot
+ *     still misspells a word it never saw ("mele" for "marseille"). The
+ *     word starts of the source are sorted by the text that follows them
+ *     (a suffix array), so the spans a prefix can still become are again a
+ *     range [lo, hi), narrowed byte by byte like keys and literals.
+ *
  * Schema subset: type (string or list), properties + required (then no
  * other key is accepted), items, enum, const, maxLength, maxItems,
- * maxProperties. Anything else (anyOf, $ref, patterns, minimums) is not
+ * maxProperties, x-hearth-verbatim. Anything else (anyOf, $ref, patterns, minimums) is not
  * checked: such a schema accepts any value of its
  * type, which is still valid JSON. Known keys and enum strings match their
  * bytes exactly (no \u spellings of them). Valid JSON is RFC 8259 JSON:
@@ -54,6 +63,8 @@
 #define DEFAULT_MAX_STR 256 /* characters of a string without maxLength */
 #define DEFAULT_MAX_ITEMS 64 /* array items / free-object keys by default */
 #define NO_PROP 0xffffu
+#define SRC_MAX 0xfffeu     /* bytes of a verbatim source that are used */
+#define VERBATIM_KEY "x-hearth-verbatim"
 
 /* ---------------------------------------------------------------------------
  * Compiled schema
@@ -81,6 +92,7 @@ struct gnode {
 	uint16_t max_len;   /* strings: characters (an escape or a UTF-8
 			       sequence counts one) */
 	uint16_t max_items; /* arrays: items; objects without properties: keys */
+	bool verbatim;      /* strings: a span of the source, when one is set */
 };
 
 struct gprop {
@@ -144,6 +156,9 @@ struct gstate {
 	uint16_t lo, hi; /* L_KEY/L_LIT: candidates [lo, hi) in props/lits */
 	uint16_t pos;    /* L_KEY/L_LIT: bytes matched; number: length; \u digits */
 	uint16_t slen, smax; /* L_STRING: characters so far, most allowed */
+	bool verb;       /* L_STRING: a verbatim copy of the source */
+	uint16_t vlo, vhi, vpos; /* verb: candidate words [vlo, vhi) in
+				    g->words, bytes matched */
 	struct gframe f[GUARD_MAX_DEPTH];
 };
 
@@ -156,6 +171,19 @@ struct engine_json_guard {
 	size_t n_arena, cap_arena;
 	uint16_t root;
 	struct gstate st;
+	/* verbatim source (engine_json_guard_set_source) */
+	char *src;            /* (n_src) a copy of the text */
+	uint16_t *nextend;    /* (n_src + 1) first word end at or after each
+				 byte, or SRC_MAX + 1 */
+	struct gword *words;  /* (n_words) word starts, sorted by the text from
+				 there */
+	uint16_t n_src, n_words;
+};
+
+/* A word start of the source and the bytes from it that a JSON string can
+ * hold without escapes (up to a quote, backslash or control character). */
+struct gword {
+	uint16_t at, len;
 };
 
 /* ---------------------------------------------------------------------------
@@ -450,6 +478,8 @@ static int compile(engine_json_guard *g, const cJSON *s, int depth,
 	node.types = types_of(s);
 	node.max_len = bound_of(s, "maxLength", DEFAULT_MAX_STR);
 	node.max_items = bound_of(s, "maxItems", bound_of(s, "maxProperties", DEFAULT_MAX_ITEMS));
+	node.verbatim = (node.types & T_STRING) &&
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, VERBATIM_KEY));
 	if ((x = cJSON_GetObjectItemCaseSensitive(s, "const")))
 		rc = compile_literals(g, x, true, &node, err, errlen);
 	else if (cJSON_IsArray(x = cJSON_GetObjectItemCaseSensitive(s, "enum")))
@@ -463,7 +493,7 @@ static int compile(engine_json_guard *g, const cJSON *s, int depth,
 		return rc;
 	if (node.types == T_ALL && !node.n_lits && !node.has_props &&
 	    node.items == NODE_ANY && node.max_len == DEFAULT_MAX_STR &&
-	    node.max_items == DEFAULT_MAX_ITEMS) {
+	    node.max_items == DEFAULT_MAX_ITEMS && !node.verbatim) {
 		*out = NODE_ANY; /* {} and unchecked keywords: any value */
 		return 0;
 	}
@@ -669,6 +699,9 @@ void engine_json_guard_free(engine_json_guard *g)
 	free(g->props);
 	free(g->lits);
 	free(g->arena);
+	free(g->src);
+	free(g->nextend);
+	free(g->words);
 	free(g);
 }
 
@@ -681,6 +714,156 @@ void engine_json_guard_reset(engine_json_guard *g)
 	g->st.f[0].sub = S_VALUE;
 	g->st.f[0].node = g->root;
 	g->st.f[0].prop = NO_PROP;
+}
+
+/* ---------------------------------------------------------------------------
+ * Verbatim source
+ */
+static bool is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Bytes of UTF-8 sequences count as letters; an apostrophe between two
+ * letters does too ("don't" is one word). */
+static bool is_word(const char *s, size_t n, size_t i)
+{
+	unsigned char c = (unsigned char)s[i];
+
+	if (is_alnum(c) || c >= 0x80)
+		return true;
+	return c == '\'' && i > 0 && i + 1 < n && is_alnum((unsigned char)s[i - 1]) &&
+	       is_alnum((unsigned char)s[i + 1]);
+}
+
+/* A copy may end before byte e: a word ends there. */
+static bool word_end(const char *s, size_t n, size_t e)
+{
+	return e > 0 && is_word(s, n, e - 1) && (e == n || !is_word(s, n, e));
+}
+
+/* Bytes a JSON string holds as they are: no quote, backslash, control. */
+static bool plain_byte(unsigned char c)
+{
+	return c >= 0x20 && c != '"' && c != '\\';
+}
+
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* The byte at pos of a copy starting at s, as candidates are compared: a
+ * copy's first letter may change case (a sentence's capital: "Kitchen
+ * lights off" → "kitchen"), none after it ("electric Blanket" is not what
+ * was said). */
+static unsigned char copy_byte(const char *s, uint16_t pos)
+{
+	return pos ? (unsigned char)s[pos] : fold((unsigned char)s[0]);
+}
+
+/* Order of the copies: by copy_byte(), so that the candidates sharing a
+ * prefix stay contiguous. */
+static int cmp_word(const void *x, const void *y, void *src)
+{
+	const struct gword *a = x, *b = y;
+	const char *s = src;
+	int c = (int)copy_byte(s + a->at, 0) - (int)copy_byte(s + b->at, 0);
+
+	return c ? c : cmp_bytes(s + a->at + 1, a->len - 1u, s + b->at + 1, b->len - 1u);
+}
+
+int engine_json_guard_set_source(engine_json_guard *g, const char *text, size_t len)
+{
+	uint16_t n, k = 0;
+
+	if (!g || (len && !text))
+		return HEARTH_EINVAL;
+	free(g->src);
+	free(g->nextend);
+	free(g->words);
+	g->src = NULL;
+	g->nextend = NULL;
+	g->words = NULL;
+	g->n_src = g->n_words = 0;
+	if (!len)
+		return 0;
+	n = (uint16_t)(len < SRC_MAX ? len : SRC_MAX);
+	g->src = malloc(n);
+	g->nextend = malloc(((size_t)n + 1) * sizeof(*g->nextend));
+	g->words = malloc(n * sizeof(*g->words));
+	if (!g->src || !g->nextend || !g->words) {
+		engine_json_guard_set_source(g, NULL, 0);
+		return HEARTH_ENOMEM;
+	}
+	g->nextend[n] = word_end(text, n, n) ? n : SRC_MAX + 1;
+	for (uint16_t i = n; i-- > 0;) {
+		g->src[i] = text[i];
+		g->nextend[i] = word_end(text, n, i) ? i : g->nextend[i + 1];
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t e = i;
+
+		if (!is_word(text, n, i) || (i > 0 && is_word(text, n, i - 1)))
+			continue;
+		while (e < n && plain_byte((unsigned char)text[e]))
+			e++;
+		if (e > i)
+			g->words[k++] = (struct gword){ .at = i, .len = (uint16_t)(e - i) };
+	}
+	qsort_r(g->words, k, sizeof(*g->words), cmp_word, g->src);
+	g->n_src = n;
+	g->n_words = k;
+	return 0;
+}
+
+/* Whether word w, vpos bytes matched, can still end at a word end within
+ * the characters left (counted as bytes, which is never fewer). */
+static bool word_alive(const engine_json_guard *g, const struct gstate *st,
+		       const struct gword *w)
+{
+	uint32_t p = (uint32_t)w->at + st->vpos, e = g->nextend[p];
+
+	return e <= (uint32_t)w->at + w->len && e - p <= (uint32_t)(st->smax - st->slen);
+}
+
+static bool range_alive(const engine_json_guard *g, const struct gstate *st,
+			uint16_t lo, uint16_t hi)
+{
+	for (uint16_t i = lo; i < hi; i++)
+		if (word_alive(g, st, &g->words[i]))
+			return true;
+	return false;
+}
+
+/* The next byte of a verbatim string: narrow the candidate words to those
+ * whose text goes on with c and can still end in time. */
+static bool verb_step(const engine_json_guard *g, struct gstate *st, unsigned char c)
+{
+	uint16_t lo = st->vlo, hi, pos = st->vpos;
+
+	if (!pos)
+		c = fold(c);
+	while (lo < st->vhi && (g->words[lo].len <= pos ||
+				copy_byte(g->src + g->words[lo].at, pos) != c))
+		lo++;
+	for (hi = lo; hi < st->vhi; hi++)
+		if (g->words[hi].len <= pos || copy_byte(g->src + g->words[hi].at, pos) != c)
+			break;
+	st->vlo = lo;
+	st->vhi = hi;
+	st->vpos++;
+	/* slen already counts a character this byte starts */
+	return lo < hi && range_alive(g, st, lo, hi);
+}
+
+/* The closing quote of a verbatim string: some candidate ends a word here. */
+static bool verb_end(const engine_json_guard *g, const struct gstate *st)
+{
+	for (uint16_t i = st->vlo; st->vpos && i < st->vhi; i++)
+		if (g->nextend[g->words[i].at + st->vpos] == g->words[i].at + st->vpos)
+			return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------------------
@@ -912,10 +1095,11 @@ static enum step hex_step(struct gstate *st, unsigned char c)
 	return STEP_OK;
 }
 
-static enum step string_step(struct gstate *st, unsigned char c)
+static enum step string_step(const engine_json_guard *g, struct gstate *st,
+			     unsigned char c)
 {
 	if (st->u8need) {
-		if (c < st->u8lo || c > st->u8hi)
+		if (c < st->u8lo || c > st->u8hi || (st->verb && !verb_step(g, st, c)))
 			return STEP_REJECT;
 		st->u8need--;
 		st->u8lo = 0x80;
@@ -925,6 +1109,8 @@ static enum step string_step(struct gstate *st, unsigned char c)
 	switch (st->lsub) {
 	case SS_CHAR:
 		if (c == '"') {
+			if (st->verb && !verb_end(g, st))
+				return STEP_REJECT;
 			if (st->key)
 				st->f[st->depth].sub = S_COLON;
 			else
@@ -936,6 +1122,8 @@ static enum step string_step(struct gstate *st, unsigned char c)
 		if (st->slen >= st->smax)
 			return STEP_REJECT;
 		st->slen++;
+		if (st->verb && (c == '\\' || !verb_step(g, st, c)))
+			return STEP_REJECT;
 		if (c == '\\')
 			st->lsub = SS_ESC;
 		else if (c < 0x20 || (c >= 0x80 && !utf8_lead(st, c)))
@@ -988,8 +1176,9 @@ static void leaf_start(struct gstate *st, uint8_t leaf, uint16_t lo, uint16_t hi
 	st->lo = lo;
 	st->hi = hi;
 	st->ufl = st->u8need = 0;
-	st->key = st->intonly = false;
+	st->key = st->intonly = st->verb = false;
 	st->slen = 0;
+	st->vpos = 0;
 	st->smax = DEFAULT_MAX_STR;
 }
 
@@ -1017,6 +1206,12 @@ static enum step value_start(const engine_json_guard *g, struct gstate *st,
 	if (c == '"' && (n->types & T_STRING)) {
 		leaf_start(st, L_STRING, 0, 0);
 		st->smax = n->max_len;
+		/* no source, or no word of it fits: any string */
+		if (n->verbatim && g->n_words && range_alive(g, st, 0, g->n_words)) {
+			st->verb = true;
+			st->vlo = 0;
+			st->vhi = g->n_words;
+		}
 		return STEP_OK;
 	}
 	if ((c == '-' || (c >= '0' && c <= '9')) && (n->types & (T_INTEGER | T_NUMBER))) {
@@ -1142,7 +1337,7 @@ static bool step(const engine_json_guard *g, struct gstate *st, unsigned char c)
 	switch (st->leaf) {
 	case L_STRING:
 		st->ws = 0;
-		return string_step(st, c) == STEP_OK;
+		return string_step(g, st, c) == STEP_OK;
 	case L_KEY:
 		return key_step(g, st, c) == STEP_OK;
 	case L_LIT:

@@ -172,7 +172,11 @@ typedef struct pipeline_request {
  * reply is one value of it and then ends; else, when tools are shown, each
  * <tool_call> block is a valid call of an offered tool, followed by its
  * </tool_call> tag. Tools whose schemas the guard cannot compile leave the
- * calls unguarded (the parser returns broken calls as text).
+ * calls unguarded (the parser returns broken calls as text). Strings whose
+ * schema says "x-hearth-verbatim": true must be whole words of the last
+ * user message (engine_json_guard_set_source): a place, an item, a name
+ * the user said, copied rather than spelled anew; the renderer does not
+ * show the keyword to the model.
  * Every accepted job ends with exactly one PIPELINE_EV_DONE.
  */
 int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,

@@ -27,19 +27,35 @@ static char *dup_or_null(const char *s, bool *oom)
  * the caller's error, HEARTH_EINVAL), else the shown tools' (tools it
  * cannot compile leave the calls unguarded: the tool parser still reports
  * what the model wrote). Returns 0 or a negative code. */
+/* The content of the request's last user message, or NULL. */
+static const char *last_user_text(const pipeline_request *rq)
+{
+	for (int i = rq->n_msgs - 1; i >= 0; i--)
+		if (rq->msgs[i].role && !strcmp(rq->msgs[i].role, "user"))
+			return rq->msgs[i].content;
+	return NULL;
+}
+
 static int job_guard(struct pl_job *j, const pipeline_request *rq)
 {
+	const char *user = last_user_text(rq);
 	char err[160];
 	int rc;
 
 	if (rq->response_schema) {
 		j->guard_whole = true;
-		return engine_json_guard_new_schema(rq->response_schema, &j->guard, err, sizeof(err));
-	}
-	if (!rq->tools_json || rq->tool_choice == PIPELINE_TOOLS_NONE)
+		rc = engine_json_guard_new_schema(rq->response_schema, &j->guard, err, sizeof(err));
+	} else if (!rq->tools_json || rq->tool_choice == PIPELINE_TOOLS_NONE) {
 		return 0;
-	rc = engine_json_guard_new_tools(rq->tools_json, &j->guard, err, sizeof(err));
-	return rc == HEARTH_ENOMEM ? rc : 0;
+	} else {
+		rc = engine_json_guard_new_tools(rq->tools_json, &j->guard, err, sizeof(err));
+		if (rc)
+			return rc == HEARTH_ENOMEM ? rc : 0;
+	}
+	/* strings marked x-hearth-verbatim copy the words the user said */
+	if (!rc && user)
+		rc = engine_json_guard_set_source(j->guard, user, strlen(user));
+	return rc;
 }
 
 static struct pl_job *job_copy(const pipeline_request *rq)

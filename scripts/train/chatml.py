@@ -78,6 +78,17 @@ def dumps(obj):
     return json.dumps(obj, ensure_ascii=True)
 
 
+def shown(obj):
+    """What the model is shown of a tool: keys named x-hearth-... are
+    directives to the engine's JSON guard (x-hearth-verbatim), dropped when
+    rendering, as engine/chat.c drops them."""
+    if isinstance(obj, dict):
+        return {k: shown(v) for k, v in obj.items() if not k.startswith("x-hearth-")}
+    if isinstance(obj, list):
+        return [shown(v) for v in obj]
+    return obj
+
+
 def tool_block_tokens(tools):
     """The texts a tokenizer may carry as user-defined tokens so that the
     Hermes tool block of these tools costs a few tokens instead of ~1,100:
@@ -85,14 +96,14 @@ def tool_block_tokens(tools):
     system_text() writes it. The engine cuts user-defined tokens out of any
     text before BPE, so it produces the same ids when it renders the same
     tools; other tools are tokenized byte by byte as usual."""
-    return [TOOLS_HEADER, TOOLS_FOOTER] + [dumps(t) for t in tools]
+    return [TOOLS_HEADER, TOOLS_FOOTER] + [dumps(shown(t)) for t in tools]
 
 
 def system_text(system, tools):
     """System turn content: the prompt plus the Hermes tool block if any tools."""
     if not tools:
         return system
-    lines = "".join("\n" + dumps(t) for t in tools)
+    lines = "".join("\n" + dumps(shown(t)) for t in tools)
     return system + TOOLS_HEADER + lines + TOOLS_FOOTER
 
 

@@ -47,7 +47,10 @@ EXTRACT_PROMPT = ("Extract the people and places named in the user's text. Reply
                   "{\"people\": [...], \"places\": [...]}")
 
 
-_NAMES = {"type": "array", "items": {"type": "string"}}
+# x-hearth-verbatim: the string is words of the user's turn (the engine's
+# JSON guard holds the model to a copy); not shown to the model (chatml.shown)
+V = {"type": "string", "x-hearth-verbatim": True}
+_NAMES = {"type": "array", "items": V}
 ENTITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "entities", "schema": {
     "type": "object", "properties": {"people": _NAMES, "places": _NAMES},
     "required": ["people", "places"]}}}
@@ -60,7 +63,7 @@ def _fn(name, desc, props=None, required=None):
     return {"type": "function", "function": {"name": name, "description": desc, "parameters": params}}
 
 
-S = {"type": "string"}
+S = {"type": "string"}  # free text the model writes (an expression)
 ONOFF = {"type": "string", "enum": ["on", "off"]}
 LISTS = {"type": "string", "enum": ["shopping", "todo"]}
 
@@ -68,26 +71,26 @@ TOOLS = [
     _fn("get_time", "Current local time."),
     _fn("get_date", "Current date and weekday."),
     _fn("set_timer", "Start a countdown timer.",
-        {"duration_seconds": {"type": "integer"}, "label": S}, ["duration_seconds"]),
-    _fn("cancel_timer", "Cancel a timer, by label or the latest.", {"label": S}),
+        {"duration_seconds": {"type": "integer"}, "label": V}, ["duration_seconds"]),
+    _fn("cancel_timer", "Cancel a timer, by label or the latest.", {"label": V}),
     _fn("list_timers", "List running timers and time left."),
     _fn("set_alarm", "Set an alarm at a clock time.",
-        {"time": {"type": "string", "description": "HH:MM, 24-hour"}, "label": S}, ["time"]),
-    _fn("add_note", "Save a note.", {"text": S}, ["text"]),
-    _fn("list_add", "Add an item to a list.", {"list": LISTS, "item": S}, ["list", "item"]),
-    _fn("list_remove", "Remove an item from a list.", {"list": LISTS, "item": S}, ["list", "item"]),
+        {"time": {"type": "string", "description": "HH:MM, 24-hour"}, "label": V}, ["time"]),
+    _fn("add_note", "Save a note.", {"text": V}, ["text"]),
+    _fn("list_add", "Add an item to a list.", {"list": LISTS, "item": V}, ["list", "item"]),
+    _fn("list_remove", "Remove an item from a list.", {"list": LISTS, "item": V}, ["list", "item"]),
     _fn("list_read", "Read a list.", {"list": LISTS}, ["list"]),
     _fn("calculate", "Evaluate arithmetic.", {"expression": S}, ["expression"]),
     _fn("set_light", "Switch or dim the lights in a room.",
-        {"room": S, "state": ONOFF, "brightness": {"type": "integer", "description": "0-100"}},
+        {"room": V, "state": ONOFF, "brightness": {"type": "integer", "description": "0-100"}},
         ["room", "state"]),
-    _fn("set_switch", "Switch a device on or off.", {"device": S, "state": ONOFF}, ["device", "state"]),
+    _fn("set_switch", "Switch a device on or off.", {"device": V, "state": ONOFF}, ["device", "state"]),
     _fn("set_thermostat", "Set the target temperature in Celsius.",
-        {"room": S, "temperature": {"type": "number"}}, ["temperature"]),
+        {"room": V, "temperature": {"type": "number"}}, ["temperature"]),
     _fn("set_cover", "Move blinds, curtains or shutters; 0 closed, 100 open.",
-        {"room": S, "position": {"type": "integer"}}, ["room", "position"]),
+        {"room": V, "position": {"type": "integer"}}, ["room", "position"]),
     _fn("get_weather", "Weather forecast.",
-        {"place": S, "day": {"type": "string", "description": "today, tomorrow or a weekday"}}, ["day"]),
+        {"place": V, "day": {"type": "string", "description": "today, tomorrow or a weekday"}}, ["day"]),
 ]
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@
   with lead-ins and tails stripped, is a held-out frame; no held-out slot
   value is ever a tool argument or an entity in training conversations.
 - The generator is reproducible: the same seed writes the same held-out file.
+- Arguments marked x-hearth-verbatim (the engine's guard holds them to the
+  user's words) are whole words of the user's turn; the mark is not shown.
 - bpe.train(word_pieces_only=True) never merges letters with spaces or
   punctuation, so " paris" and "\\"paris" share the pieces of "paris" (what
   lets the model copy a spoken value into a JSON string token for token).
@@ -14,12 +16,14 @@ Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 
 import json
 import os
+import re
 import random
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
+import chatml  # noqa: E402
 import gen_home_data as g  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -109,6 +113,60 @@ def test_reproducible():
         check(outs[0] == outs[1] and outs[0].count("\n") == 60, "same seed, same held-out file")
 
 
+def verbatim_props(conv, name):
+    if conv["kind"] == "entities":
+        return {"people", "places"}
+    for t in conv.get("tools") or g.TOOLS:
+        if t["function"]["name"] == name:
+            return {k for k, v in t["function"]["parameters"]["properties"].items()
+                    if v.get("x-hearth-verbatim")}
+    return set()
+
+
+def whole_words(value, text):
+    """value is a run of whole words of text, as the guard copies: byte for
+    byte but for the case of its first letter."""
+    pat = "".join("[%s%s]" % (ch.lower(), ch.upper()) if i == 0 and ch.isalpha() else re.escape(ch)
+                  for i, ch in enumerate(value))
+    return re.search(r"(?<![A-Za-z0-9'])" + pat + r"(?![A-Za-z0-9'])", text) is not None
+
+
+def test_verbatim():
+    """Arguments marked x-hearth-verbatim are, in training and held-out
+    alike, whole words of the user's turn (else the engine's guard would make
+    the expected call impossible), and the marks are not shown to the model."""
+    rng = random.Random(11)
+    convs = [g.conversation(rng, 0, entity_share=0.15) for _ in range(2000)]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.jsonl")
+        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
+                    "--heldout-out", path]
+        g.main()
+        with open(path) as f:
+            held = [json.loads(line) for line in f]
+    n = bad = 0
+    for conv, calls in [(c, [tc for m in c["messages"] for tc in m.get("tool_calls", [])])
+                        for c in convs] + \
+            [(h, h["expected"].get("tool_calls", [])) for h in held]:
+        user = [m["content"] for m in conv["messages"] if m["role"] == "user"]
+        if conv["kind"] == "entities":
+            ents = conv.get("expected", {}).get("entities") or \
+                json.loads(conv["messages"][-1]["content"])
+            calls = [{"name": "", "arguments": ents}]
+        for tc in calls:
+            marked = verbatim_props(conv, tc["name"])
+            for k, v in tc["arguments"].items():
+                if k in marked:
+                    for s in strings(v):
+                        n += 1
+                        bad += not any(whole_words(s, u) for u in user)
+    check(n > 1000 and bad == 0, "%d verbatim values, all whole words of the user's turn (%d not)"
+          % (n, bad))
+    shown = chatml.system_text("s", g.TOOLS)
+    check("x-hearth" not in shown and "x-hearth-verbatim" in json.dumps(g.TOOLS),
+          "x-hearth-verbatim marks the tools and is not rendered")
+
+
 def test_word_pieces():
     text = ("turn on the light in paris. \"paris\": add parsley to the list, \"parsley\" "
             "set a timer for ten minutes {\"place\": \"paris\"} ") * 20
@@ -126,6 +184,7 @@ def test_word_pieces():
 
 def main():
     test_word_pieces()
+    test_verbatim()
     test_disjoint()
     test_reproducible()
     print("%d failed" % len(FAILS))

@@ -10,6 +10,7 @@ Skips (exit 77) when python3-websockets is missing. Every wait is bounded.
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -144,6 +145,28 @@ def test_http(port):
         except (IndexError, KeyError, ValueError, TypeError):
             ok = False
         check(f"guard: a random model's required call is schema-valid (seed {seed})", ok, body)
+
+    # x-hearth-verbatim: the random model's argument is whole words of what
+    # the user said (and the keyword is the guard's, accepted by the server)
+    said = "please switch on the Lamp in the reading nook, it's dark"
+    verb = [{"type": "function", "function": {"name": "set_light", "parameters": {
+        "type": "object", "properties": {"entity": {"type": "string", "x-hearth-verbatim": True}},
+        "required": ["entity"]}}}]
+    for seed in (1, 2, 3):
+        st, body, _ = http(port, "POST", "/v1/chat/completions", chat(
+            messages=[{"role": "user", "content": said}], tools=verb, tool_choice="required",
+            max_tokens=200, seed=seed, temperature=1.0))
+        d = json.loads(body) if st == 200 else {}
+        calls = d.get("choices", [{}])[0].get("message", {}).get("tool_calls") or []
+        try:
+            ent = json.loads(calls[0]["function"]["arguments"])["entity"]
+            # byte for byte, but the first letter in either case
+            first = "[%s%s]" % (ent[0].lower(), ent[0].upper()) if ent[:1].isalpha() else re.escape(ent[:1])
+            ok = bool(re.fullmatch(r"[A-Za-z0-9].*[A-Za-z0-9]|[A-Za-z0-9]", ent)) and re.search(
+                r"(?<![A-Za-z0-9'])" + first + re.escape(ent[1:]) + r"(?![A-Za-z0-9'])", said) is not None
+        except (IndexError, KeyError, ValueError, TypeError):
+            ok = False
+        check(f"guard: a verbatim argument is whole words of the user's turn (seed {seed})", ok, body)
 
     # response_format: the whole reply is one value of the schema, then it ends
     schema = {"type": "object", "properties": {"people": {"type": "array", "maxItems": 3, "items": {
@@ -364,7 +387,10 @@ async def test_concurrency(port):
     b, _ = await rt_connect(port)
     await user_text(a, "tell a long story")
     await user_text(b, "hi")
-    await a.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 60}}))
+    # greedy: the session's sampling seed is the clock, and a random model
+    # may draw an end token within its first few
+    await a.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 60,
+                                                                      "temperature": 0}}))
     await recv_until(a, {"response.output_text.delta", "response.done"})
     t0 = time.monotonic()
     evb = await rt_turn(b, max_output_tokens=3)

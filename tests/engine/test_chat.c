@@ -118,6 +118,29 @@ static void test_chatml_tools_no_system(void **state)
 	       "<|im_start|>assistant\n");
 }
 
+/* x-hearth-… keys are the JSON guard's directives: the model is shown the
+ * tools exactly as without them, at any depth. */
+static void test_chatml_tools_directives(void **state)
+{
+	static const char marked[] =
+		"[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+		"\"description\":\"Get the current weather\",\"parameters\":{\"type\":"
+		"\"object\",\"properties\":{\"city\":{\"type\":\"string\","
+		"\"x-hearth-verbatim\":true},\"unit\":"
+		"{\"type\":\"string\",\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}}},"
+		"{\"name\":\"set_timer\",\"description\":\"Start a timer (minutes)\","
+		"\"x-hearth-note\":{\"a\":1},\"parameters\":{\"type\":\"object\",\"properties\":{\"minutes\":"
+		"{\"type\":\"number\"}}}}]";
+	const engine_chat_msg m[] = { { "user", "Weather in Paris?", NULL, NULL } };
+
+	(void)state;
+	expect(ENGINE_CHAT_CHATML, NULL, m, 1, marked, true,
+	       "<|im_start|>system\nYou are a helpful assistant." TOOLS_BLOCK
+	       "<|im_end|>\n"
+	       "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+	       "<|im_start|>assistant\n");
+}
+
 static void test_chatml_tool_round_trip(void **state)
 {
 	/* calls in both accepted shapes; the OpenAI one with its arguments
@@ -373,6 +396,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatml_plain),
 		cmocka_unit_test(test_chatml_tools_no_system),
+		cmocka_unit_test(test_chatml_tools_directives),
 		cmocka_unit_test(test_chatml_tool_round_trip),
 		cmocka_unit_test(test_chatml_json_style),
 		cmocka_unit_test(test_llama3_plain),

@@ -108,6 +108,91 @@ static void refuses(engine_json_guard *g, const char *prefix, const char *bad)
 }
 
 /* ---------------------------------------------------------------------------
+ * Verbatim strings: words of the source text
+ */
+static void set_src(engine_json_guard *g, const char *text)
+{
+	assert_int_equal(engine_json_guard_set_source(g, text, text ? strlen(text) : 0), 0);
+}
+
+static void test_verbatim(void **state)
+{
+	engine_json_guard *g = schema_guard(
+		"{\"type\": \"object\", \"properties\": {\"place\": {\"type\": \"string\", "
+		"\"x-hearth-verbatim\": true}, \"day\": {\"type\": \"string\"}}, \"required\": [\"place\"]}");
+
+	(void)state;
+	/* no source: any string */
+	accepts(g, "{\"place\": \"mele\"}", true);
+	set_src(g, "What's the weather in Marseille tomorrow?");
+	accepts(g, "{\"place\": \"Marseille\"}", true);
+	accepts(g, "{\"place\": \"marseille\"}", true);        /* the first letter */
+	accepts(g, "{\"place\": \"what's the\"}", true);
+	refuses(g, "{\"place\": \"M", "A");                    /* the others as said */
+	refuses(g, "{\"place\": \"in ", "m");
+	accepts(g, "{\"place\": \"in Marseille tomorrow\"}", true);
+	accepts(g, "{\"place\": \"What's\"}", true);
+	accepts(g, "{\"place\": \"tomorrow\", \"day\": \"mele\"}", true); /* day is free */
+	refuses(g, "{\"place\": \"M", "e");                    /* the misspelling */
+	refuses(g, "{\"place\": \"Marse", "\"");               /* not a word end */
+	refuses(g, "{\"place\": \"", "\"");                    /* empty */
+	refuses(g, "{\"place\": \"", "a");                     /* not a word start */
+	refuses(g, "{\"place\": \"Marseille ", "\"");          /* nor a space after */
+	refuses(g, "{\"place\": \"Marseille tomorrow", "?");   /* punctuation */
+	refuses(g, "{\"place\": \"", "\\");                    /* no escapes */
+	refuses(g, "{\"place\": \"What", "s");                 /* the apostrophe is copied */
+	/* the source stays across resets; a new one replaces it */
+	set_src(g, "lights off in the den");
+	accepts(g, "{\"place\": \"den\"}", true);
+	refuses(g, "{\"place\": \"", "m");
+	set_src(g, NULL);
+	accepts(g, "{\"place\": \"marseille\"}", true);
+	/* a quote in the source ends what can be copied */
+	set_src(g, "note: say \"hi there\" to bob");
+	accepts(g, "{\"place\": \"hi there\"}", true);
+	accepts(g, "{\"place\": \"to bob\"}", true);
+	refuses(g, "{\"place\": \"say", " ");
+	/* UTF-8 letters are part of a word */
+	set_src(g, "un café au lait");
+	accepts(g, "{\"place\": \"café au lait\"}", true);
+	refuses(g, "{\"place\": \"caf", "\"");
+	refuses(g, "{\"place\": \"caf\xc3", "\xa8");               /* è, not é */
+	engine_json_guard_free(g);
+
+	/* maxLength: only words that fit may start; none fits: any string */
+	g = schema_guard("{\"type\": \"string\", \"maxLength\": 5, \"x-hearth-verbatim\": true}");
+	set_src(g, "marseille is nice");
+	accepts(g, "\"nice\"", true);
+	accepts(g, "\"is\"", true);
+	refuses(g, "\"", "m");
+	refuses(g, "\"is", " ");                               /* "is nice" is 7 */
+	set_src(g, "marseille");
+	accepts(g, "\"abc\"", true);
+	engine_json_guard_free(g);
+
+	/* array items: the entity-extraction schema */
+	g = schema_guard("{\"type\": \"object\", \"properties\": {\"people\": {\"type\": \"array\", "
+			 "\"items\": {\"type\": \"string\", \"x-hearth-verbatim\": true}}}, "
+			 "\"required\": [\"people\"]}");
+	set_src(g, "amara wrote to me from oregon about chloe");
+	accepts(g, "{\"people\": [\"amara\", \"chloe\"]}", true);
+	refuses(g, "{\"people\": [\"amara\", \"chl", "a");
+	engine_json_guard_free(g);
+
+	/* tool mode: a tool's argument */
+	g = NULL;
+	assert_int_equal(engine_json_guard_new_tools(
+		"[{\"name\": \"list_add\", \"parameters\": {\"type\": \"object\", \"properties\": "
+		"{\"item\": {\"type\": \"string\", \"x-hearth-verbatim\": true}}}}]", &g, NULL, 0), 0);
+	set_src(g, "add rice cooker cleaner to the list");
+	accepts(g, "{\"name\": \"list_add\", \"arguments\": {\"item\": \"rice cooker cleaner\"}}", true);
+	refuses(g, "{\"name\": \"list_add\", \"arguments\": {\"item\": \"rice ", "k");
+	assert_int_equal(engine_json_guard_set_source(g, NULL, 3), HEARTH_EINVAL);
+	assert_int_equal(engine_json_guard_set_source(NULL, "x", 1), HEARTH_EINVAL);
+	engine_json_guard_free(g);
+}
+
+/* ---------------------------------------------------------------------------
  * Tool calls
  */
 static void test_valid_calls(void **state)
@@ -879,6 +964,7 @@ int main(void)
 		cmocka_unit_test(test_any_json),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_whitespace),
+		cmocka_unit_test(test_verbatim),
 		cmocka_unit_test(test_allows_changes_nothing),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_alloc_failures),
