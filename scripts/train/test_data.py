@@ -55,6 +55,17 @@ def strings(x):
             yield from strings(v)
 
 
+def shipped_heldout():
+    """The 400 held-out items train.sh writes (seed 1234), generated anew."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "h.jsonl")
+        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
+                    "--heldout-out", path]
+        g.main()
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+
 def test_disjoint():
     frames = g.train_frames()
     held = {home_phrases._norm(f) for f in g.heldout_frames()}
@@ -68,17 +79,11 @@ def test_disjoint():
     # is unseen in its role. (One word crosses roles: the held-out timer label
     # "potatoes" is a training shopping item.)
     held_pairs = set()
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "h.jsonl")
-        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
-                    "--heldout-out", path]
-        g.main()
-        with open(path) as f:
-            for line in f:
-                exp = json.loads(line)["expected"]
-                for tc in exp.get("tool_calls", []):
-                    held_pairs.update(pairs(tc["arguments"]))
-                held_pairs.update(pairs(exp.get("entities", {})))
+    for item in shipped_heldout():
+        exp = item["expected"]
+        for tc in exp.get("tool_calls", []):
+            held_pairs.update(pairs(tc["arguments"]))
+        held_pairs.update(pairs(exp.get("entities", {})))
     rng = random.Random(7)
     seen = set()
     for _ in range(3000):
@@ -137,13 +142,11 @@ def test_verbatim():
     the expected call impossible), and the marks are not shown to the model."""
     rng = random.Random(11)
     convs = [g.conversation(rng, 0, entity_share=0.15) for _ in range(2000)]
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "h.jsonl")
-        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
-                    "--heldout-out", path]
-        g.main()
-        with open(path) as f:
-            held = [json.loads(line) for line in f]
+    held = shipped_heldout()
+    asset = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../assets/eval/heldout.jsonl")
+    with open(asset) as f:
+        check([json.loads(line) for line in f] == held,
+              "assets/eval/heldout.jsonl is what the generator writes (seed 1234)")
     n = bad = 0
     for conv, calls in [(c, [tc for m in c["messages"] for tc in m.get("tool_calls", [])])
                         for c in convs] + \
