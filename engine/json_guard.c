@@ -30,17 +30,18 @@
  *
  *   - Verbatim strings ("x-hearth-verbatim": true) must be words copied from
  *     a source text (the user's turn), starting and ending at word
- *     boundaries, byte for byte but for the case of the first letter
- *     (free case let a small model write "cinNamon"): a model that picked the right slot
- *     still misspells a word it never saw ("mele" for "marseille"). The
- *     word starts of the source are sorted by the text that follows them
- *     (a suffix array), so the spans a prefix can still become are again a
- *     range [lo, hi), narrowed byte by byte like keys and literals.
+ *     boundaries, byte for byte but for the case of the first letter (free
+ *     case let a small model write "cinNamon"): a model that picked the
+ *     right slot still misspells a word it never saw ("mele" for
+ *     "marseille"). The word starts of the source are sorted by the text
+ *     that follows them (a suffix array), so the spans a prefix can still
+ *     become are again a range [lo, hi), narrowed byte by byte like keys
+ *     and literals.
  *
  * Schema subset: type (string or list), properties + required (then no
  * other key is accepted), items, enum, const, maxLength, maxItems,
- * maxProperties, x-hearth-verbatim. Anything else (anyOf, $ref, patterns, minimums) is not
- * checked: such a schema accepts any value of its
+ * maxProperties, x-hearth-verbatim. Anything else (anyOf, $ref, patterns,
+ * minimums) is not checked: such a schema accepts any value of its
  * type, which is still valid JSON. Known keys and enum strings match their
  * bytes exactly (no \u spellings of them). Valid JSON is RFC 8259 JSON:
  * UTF-8 checked byte by byte (tokens may split a character), surrogate
