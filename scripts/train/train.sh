@@ -16,7 +16,7 @@
 #
 # Usage: scripts/train/train.sh [WORKDIR]      (default: build-train)
 # Environment: THREADS (default 2), STEPS (first stage, default 2600), HEARTH.
-# Stages: the first trains from scratch; stage2 and stage3 go on from the
+# Stages: the first trains from scratch; stages 2 to 4 go on from the
 # previous checkpoint on fresh data (see more() below).
 # Outputs: assets/hearth-tiny.f16.gguf, assets/hearth-tiny.q8_0.gguf,
 #          assets/eval/heldout.jsonl; WORKDIR/ keeps data, checkpoint, logs
@@ -84,6 +84,7 @@ more() {
 }
 more stage2 4321 0.6 40000 1200 6e-4
 more stage3 5678 0.7 100000 1600 5e-4
+more stage4 8765 0.7 100000 1600 4e-4
 
 echo "== export"
 for ty in F16 Q8_0; do
