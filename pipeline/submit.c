@@ -23,10 +23,6 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
-/* The job's guard: the response schema's (one the guard cannot compile is
- * the caller's error, HEARTH_EINVAL), else the shown tools' (tools it
- * cannot compile leave the calls unguarded: the tool parser still reports
- * what the model wrote). Returns 0 or a negative code. */
 /* The content of the request's last user message, or NULL. */
 static const char *last_user_text(const pipeline_request *rq)
 {
@@ -36,6 +32,10 @@ static const char *last_user_text(const pipeline_request *rq)
 	return NULL;
 }
 
+/* The job's guard: the response schema's (one the guard cannot compile is
+ * the caller's error, HEARTH_EINVAL), else the shown tools' (tools it
+ * cannot compile leave the calls unguarded: the tool parser still reports
+ * what the model wrote). Returns 0 or a negative code. */
 static int job_guard(struct pl_job *j, const pipeline_request *rq)
 {
 	const char *user = last_user_text(rq);
@@ -45,6 +45,8 @@ static int job_guard(struct pl_job *j, const pipeline_request *rq)
 	if (rq->response_schema) {
 		j->guard_whole = true;
 		rc = engine_json_guard_new_schema(rq->response_schema, &j->guard, err, sizeof(err));
+		if (rc)
+			return rc;
 	} else if (!rq->tools_json || rq->tool_choice == PIPELINE_TOOLS_NONE) {
 		return 0;
 	} else {
@@ -53,9 +55,7 @@ static int job_guard(struct pl_job *j, const pipeline_request *rq)
 			return rc == HEARTH_ENOMEM ? rc : 0;
 	}
 	/* strings marked x-hearth-verbatim copy the words the user said */
-	if (!rc && user)
-		rc = engine_json_guard_set_source(j->guard, user, strlen(user));
-	return rc;
+	return user ? engine_json_guard_set_source(j->guard, user, strlen(user)) : 0;
 }
 
 static struct pl_job *job_copy(const pipeline_request *rq)

@@ -105,40 +105,31 @@ static void test_chatml_plain(void **state)
 	expect(ENGINE_CHAT_CHATML, NULL, NULL, 0, NULL, false, "");
 }
 
+/* The same tools with x-hearth-… keys, the JSON guard's directives, at two
+ * depths: the model is shown them exactly as without. */
+static const char tools_marked[] =
+	"[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+	"\"description\":\"Get the current weather\",\"parameters\":{\"type\":"
+	"\"object\",\"properties\":{\"city\":{\"type\":\"string\","
+	"\"x-hearth-verbatim\":true},\"unit\":"
+	"{\"type\":\"string\",\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}}},"
+	"{\"name\":\"set_timer\",\"description\":\"Start a timer (minutes)\","
+	"\"x-hearth-note\":{\"a\":1},\"parameters\":{\"type\":\"object\",\"properties\":{\"minutes\":"
+	"{\"type\":\"number\"}}}}]";
+
 static void test_chatml_tools_no_system(void **state)
 {
 	const engine_chat_msg m[] = { { "user", "Weather in Paris?", NULL, NULL } };
+	const char *const tools[] = { tools_json, tools_marked };
 
 	(void)state;
 	/* reference case "tools_no_system": the default system prompt */
-	expect(ENGINE_CHAT_CHATML, NULL, m, 1, tools_json, true,
-	       "<|im_start|>system\nYou are a helpful assistant." TOOLS_BLOCK
-	       "<|im_end|>\n"
-	       "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
-	       "<|im_start|>assistant\n");
-}
-
-/* x-hearth-… keys are the JSON guard's directives: the model is shown the
- * tools exactly as without them, at any depth. */
-static void test_chatml_tools_directives(void **state)
-{
-	static const char marked[] =
-		"[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-		"\"description\":\"Get the current weather\",\"parameters\":{\"type\":"
-		"\"object\",\"properties\":{\"city\":{\"type\":\"string\","
-		"\"x-hearth-verbatim\":true},\"unit\":"
-		"{\"type\":\"string\",\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}}},"
-		"{\"name\":\"set_timer\",\"description\":\"Start a timer (minutes)\","
-		"\"x-hearth-note\":{\"a\":1},\"parameters\":{\"type\":\"object\",\"properties\":{\"minutes\":"
-		"{\"type\":\"number\"}}}}]";
-	const engine_chat_msg m[] = { { "user", "Weather in Paris?", NULL, NULL } };
-
-	(void)state;
-	expect(ENGINE_CHAT_CHATML, NULL, m, 1, marked, true,
-	       "<|im_start|>system\nYou are a helpful assistant." TOOLS_BLOCK
-	       "<|im_end|>\n"
-	       "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
-	       "<|im_start|>assistant\n");
+	for (int i = 0; i < 2; i++)
+		expect(ENGINE_CHAT_CHATML, NULL, m, 1, tools[i], true,
+		       "<|im_start|>system\nYou are a helpful assistant." TOOLS_BLOCK
+		       "<|im_end|>\n"
+		       "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+		       "<|im_start|>assistant\n");
 }
 
 static void test_chatml_tool_round_trip(void **state)
@@ -396,7 +387,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatml_plain),
 		cmocka_unit_test(test_chatml_tools_no_system),
-		cmocka_unit_test(test_chatml_tools_directives),
 		cmocka_unit_test(test_chatml_tool_round_trip),
 		cmocka_unit_test(test_chatml_json_style),
 		cmocka_unit_test(test_llama3_plain),
