@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -590,9 +591,37 @@ _LETTER_W = [127, 91, 82, 75, 70, 67, 63, 61, 60, 43, 40, 28, 28, 24, 24, 22, 20
 
 
 LETTER_SHARE = [0.5]  # set by --letter-share
+DICT_SHARE = [0.0]    # set by --dict-share
+DICT_PATH = "/usr/share/dict/words"   # Debian's wamerican
+_DICT = []
+
+
+def _dict_words():
+    """Real English words for invented slot values: lower-case a-z, 3 to 12
+    letters, none a word of a held-out value or of any sentence frame.
+
+    Syllable-built words have a few hundred shapes; the held-out values are
+    real words ("aquarium pump", "dehumidifier") whose pieces a model that
+    only copied syllables picks wrongly. Copying tens of thousands of real
+    words it was never asked for teaches it to copy whatever the user says.
+    """
+    if not _DICT:
+        if not os.path.exists(DICT_PATH):
+            sys.exit("gen_home_data: --dict-share needs %s (apt-get install wamerican)" % DICT_PATH)
+        frames = heldout_frames() + [f for k in _OWN_FRAMES for f in T[k][0]]
+        for fs in train_frames().values():     # lists of frames or (chat, reply) pairs
+            frames += [f if isinstance(f, str) else f[0] for f in fs] if isinstance(fs, list) else []
+        frames += home_phrases.LEADS + home_phrases.TAILS
+        banned = _HELDOUT_WORDS | {w for f in frames for w in re.findall(r"[a-z]+", f.lower())}
+        with open(DICT_PATH, encoding="utf-8") as f:
+            _DICT.extend(sorted({w for w in f.read().split("\n")
+                                 if re.fullmatch(r"[a-z]{3,12}", w) and w not in banned}))
+    return _DICT
 
 
 def _novel_word(rng):
+    if DICT_SHARE[0] and rng.random() < DICT_SHARE[0]:
+        return rng.choice(_dict_words())
     if LETTER_SHARE[0] and rng.random() < LETTER_SHARE[0]:
         return "".join(rng.choices(_LETTERS, _LETTER_W, k=rng.randint(3, 10)))
     return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.randint(1, 3))) \
@@ -1009,11 +1038,14 @@ def main():
                     help="share of training slot values made of invented words")
     ap.add_argument("--letter-share", type=float, default=0.5,
                     help="share of invented words spelled letter by letter (else from syllables)")
+    ap.add_argument("--dict-share", type=float, default=0.0,
+                    help="share of invented words taken from a dictionary of real words (see _dict_words)")
     ap.add_argument("--entity-share", type=float, default=0.12,
                     help="share of training conversations that are entity extraction")
     a = ap.parse_args()
     NOVEL_SHARE[0] = a.novel_share
     LETTER_SHARE[0] = a.letter_share
+    DICT_SHARE[0] = a.dict_share
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     with open(os.path.join(a.out, "train.jsonl"), "w") as f:

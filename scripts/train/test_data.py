@@ -4,6 +4,8 @@
 - The held-out set is disjoint from training: no training sentence frame,
   with lead-ins and tails stripped, is a held-out frame; no held-out slot
   value is ever a tool argument or an entity in training conversations.
+- Invented slot values taken from the dictionary (--dict-share) are never
+  a word of a held-out value or sentence frame.
 - The generator is reproducible: the same seed writes the same held-out file.
 - Arguments marked x-hearth-verbatim (the engine's guard holds them to the
   user's words) are whole words of the user's turn; the mark is not shown.
@@ -84,19 +86,41 @@ def test_disjoint():
         for tc in exp.get("tool_calls", []):
             held_pairs.update(pairs(tc["arguments"]))
         held_pairs.update(pairs(exp.get("entities", {})))
+    free = {kv for kv in held_pairs if kv[0] not in ("list", "state", "day", "time", "expression")}
+    # also with most values invented, half of those from the dictionary
+    for novel, dict_share in ((0.3, 0.0), (0.7, 0.5)):
+        g.NOVEL_SHARE[0], g.DICT_SHARE[0] = novel, dict_share
+        seen = training_values(3000)
+        check(len(free) > 100 and not (seen & free),
+              "%d held-out slot values, none in 3000 training conversations, %.0f %% invented, "
+              "%.0f %% of those from the dictionary (%s)"
+              % (len(free), novel * 100, dict_share * 100, sorted(seen & free)[:3]))
+    g.NOVEL_SHARE[0], g.DICT_SHARE[0] = 0.3, 0.0
+
+
+def training_values(n):
+    """(argument, value) pairs of n training conversations' calls and entities."""
     rng = random.Random(7)
     seen = set()
-    for _ in range(3000):
+    for _ in range(n):
         conv = g.conversation(rng, 0, entity_share=0.15)
         for m in conv["messages"]:
             for tc in m.get("tool_calls", []):
                 seen.update(pairs(tc["arguments"]))
             if conv["kind"] == "entities" and m["role"] == "assistant":
                 seen.update(pairs(json.loads(m["content"])))
-    free = {kv for kv in held_pairs if kv[0] not in ("list", "state", "day", "time", "expression")}
-    check(len(free) > 100 and not (seen & free),
-          "%d held-out slot values, none in 3000 training conversations (%s)"
-          % (len(free), sorted(seen & free)[:3]))
+    return seen
+
+
+def test_dict_words():
+    """Dictionary words for invented values: many, plain, and none a word of
+    a held-out value or of any sentence frame (training or held-out)."""
+    words = g._dict_words()
+    frame_words = {w for f in g.heldout_frames() for w in re.findall(r"[a-z]+", f.lower())}
+    check(len(words) > 20000 and all(re.fullmatch(r"[a-z]{3,12}", w) for w in words),
+          "%d dictionary words, lower-case a-z, 3 to 12 letters" % len(words))
+    clash = set(words) & (g._HELDOUT_WORDS | frame_words)
+    check(not clash, "no dictionary word is a held-out value's or frame's word (%s)" % sorted(clash)[:3])
 
 
 def pairs(args):
@@ -187,6 +211,7 @@ def test_word_pieces():
 
 def main():
     test_word_pieces()
+    test_dict_words()
     test_verbatim()
     test_disjoint()
     test_reproducible()

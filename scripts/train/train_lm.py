@@ -145,6 +145,35 @@ def save(path, model, cfg, tok_path, step, meta):
     os.replace(tmp, path)
 
 
+def grow_layers(model, state, old_n):
+    """Load a shallower model's weights into a deeper one without changing what it computes.
+
+    The old layers keep their order; the new ones are spread among them,
+    each a copy of the old layer before it with its two residual output
+    projections (wo, w_down) zeroed, so at step 0 every new layer adds
+    nothing and the model is exactly the old one. The zeroed projections
+    get gradients at once (their inputs are not zero), so the new layers
+    start to contribute from the first step: more capacity without
+    throwing away what the old model learnt.
+    """
+    new_n = len(model.layers)
+    src = []
+    for j in range(old_n):
+        extra = (j + 1) * new_n // old_n - j * new_n // old_n
+        src += [(j, False)] + [(j, True)] * (extra - 1)
+    mapped = {k: v for k, v in state.items() if not k.startswith("layers.")}
+    for i, (j, fresh) in enumerate(src):
+        for k, v in state.items():
+            pre = "layers.%d." % j
+            if k.startswith(pre):
+                name = k[len(pre):]
+                zero = fresh and name in ("wo.weight", "w_down.weight")
+                mapped["layers.%d.%s" % (i, name)] = torch.zeros_like(v) if zero else v.clone()
+    model.load_state_dict(mapped)
+    print("grown: %d -> %d layers, new layers after old %s"
+          % (old_n, new_n, [j for j, fresh in src if fresh]), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -168,6 +197,9 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--init", help="start from this checkpoint's weights")
+    ap.add_argument("--grow", action="store_true",
+                    help="--init may have fewer layers: insert new ones that start as identity "
+                         "(see grow_layers)")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this many steps (the LR schedule still spans --steps)")
     ap.add_argument("--subset-start", type=float, default=0.0,
@@ -211,9 +243,13 @@ def main():
     if a.init:
         # continue from a checkpoint's weights (a new optimizer and LR schedule)
         ck = torch.load(a.init, map_location="cpu")
-        if ck["config"] != cfg.to_dict():
+        if a.grow and dict(ck["config"], n_layers=cfg.n_layers) == cfg.to_dict() \
+                and ck["config"]["n_layers"] < cfg.n_layers:
+            grow_layers(model, ck["state"], ck["config"]["n_layers"])
+        elif ck["config"] != cfg.to_dict():
             raise ValueError("--init checkpoint has config %s" % ck["config"])
-        model.load_state_dict(ck["state"])
+        else:
+            model.load_state_dict(ck["state"])
     n_params = sum(p.numel() for p in model.parameters())
     print("model: %s, %d parameters" % (cfg.to_dict(), n_params), flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
