@@ -10,13 +10,13 @@
 # response_format replies guarded, as the server runs them).
 #
 # Needs /usr/bin/python3 with python3-torch and python3-numpy (Debian:
-# apt-get install -y python3-torch python3-numpy libopenblas0-pthread) and a
+# apt-get install -y python3-torch python3-numpy libopenblas0-pthread wamerican) and a
 # built hearth (HEARTH, default build-rel/app/hearth; built with meson when
 # absent). Only training needs torch; the engine and its tests do not.
 #
 # Usage: scripts/train/train.sh [WORKDIR]      (default: build-train)
 # Environment: THREADS (default 2), STEPS (first stage, default 2600), HEARTH.
-# Stages: the first trains from scratch; stages 2 to 4 go on from the
+# Stages: the first trains from scratch; each later one goes on from the
 # previous checkpoint on fresh data (see more() below).
 # Outputs: assets/hearth-tiny.f16.gguf, assets/hearth-tiny.q8_0.gguf,
 #          assets/eval/heldout.jsonl; WORKDIR/ keeps data, checkpoint, logs
@@ -46,7 +46,8 @@ echo "== tokenizer"
 $PY "$T/train_tokenizer.py" --data "$WORK/data/train.jsonl" --out "$WORK/data/tokenizer.json" \
     --vocab-size 2048 --limit 80000 --word-pieces
 
-ARCH="--dim 256 --layers 4 --heads 4 --kv-heads 2 --ffn 768 --max-seq 1024"
+LAYERS=4
+arch_args() { echo "--dim 256 --layers $LAYERS --heads 4 --kv-heads 2 --ffn 768 --max-seq 1024"; }
 
 echo "== train (log in $WORK/model/train.log)"
 # Batches of 64 conversations behind their ~45-token system turn (the tool
@@ -54,7 +55,7 @@ echo "== train (log in $WORK/model/train.log)"
 # decay to a tenth of the peak learning rate.
 start=$(date +%s)
 $PY "$T/train_lm.py" --data "$WORK/data/train.jsonl" --tokenizer "$WORK/data/tokenizer.json" \
-    --out "$WORK/model" --steps "$STEPS" --lr 2e-3 --warmup 100 --batch 64 $ARCH \
+    --out "$WORK/model" --steps "$STEPS" --lr 2e-3 --warmup 100 --batch 64 $(arch_args) \
     --prefix-grad --threads "$THREADS" --seed 1234 --ckpt-every 100 > "$WORK/model/train.log" 2>&1
 echo "train: $(( $(date +%s) - start )) s"
 tail -n 1 "$WORK/model/train.log"
@@ -66,25 +67,31 @@ CKPT=$WORK/model/model.pt
 # learning rate, the tokenizer of the first stage. Held-out templates and
 # values stay out of these conversations as out of the first (the generator
 # excludes them whatever the seed); their held-out file is not used.
-# Usage: more NAME SEED NOVEL_SHARE CONVERSATIONS STEPS LR
+# A stage with more layers than the checkpoint grows it (train_lm.py --grow:
+# the new layers start as identity). A dictionary share takes that share of
+# the invented words from Debian's word list (wamerican) instead of syllables.
+# Usage: more NAME SEED NOVEL_SHARE DICT_SHARE CONVERSATIONS STEPS LR LAYERS
 more() {
     echo "== $1: data, then train (log in $WORK/$1/model/train.log)"
     mkdir -p "$WORK/$1/data" "$WORK/$1/model"
-    $PY "$T/gen_home_data.py" --out "$WORK/$1/data" --train "$4" --heldout 400 --seed "$2" \
-        --novel-share "$3" --letter-share 0 --entity-share 0.15 \
+    $PY "$T/gen_home_data.py" --out "$WORK/$1/data" --train "$5" --heldout 400 --seed "$2" \
+        --novel-share "$3" --dict-share "$4" --letter-share 0 --entity-share 0.15 \
         --heldout-out "$WORK/$1/data/heldout.jsonl"
+    grow=""
+    if [ "$8" != "$LAYERS" ]; then grow=--grow; LAYERS=$8; fi
     start=$(date +%s)
     $PY "$T/train_lm.py" --data "$WORK/$1/data/train.jsonl" --tokenizer "$WORK/data/tokenizer.json" \
-        --out "$WORK/$1/model" --steps "$5" --lr "$6" --warmup 50 --batch 64 $ARCH \
+        --out "$WORK/$1/model" --steps "$6" --lr "$7" --warmup 50 --batch 64 $(arch_args) $grow \
         --prefix-grad --threads "$THREADS" --seed "$2" --ckpt-every 100 --init "$CKPT" \
         --call-weight 2 > "$WORK/$1/model/train.log" 2>&1
     echo "$1: $(( $(date +%s) - start )) s"
     tail -n 1 "$WORK/$1/model/train.log"
     CKPT=$WORK/$1/model/model.pt
 }
-more stage2 4321 0.6 40000 1200 6e-4
-more stage3 5678 0.7 100000 1600 5e-4
-more stage4 8765 0.7 100000 1600 4e-4
+more stage2 4321 0.6 0 40000 1200 6e-4 4
+more stage3 5678 0.7 0 100000 1600 5e-4 4
+more stage4 8765 0.7 0 100000 1600 4e-4 4
+more stage5 2468 0.7 0 100000 1600 6e-4 6
 
 echo "== export"
 for ty in F16 Q8_0; do
