@@ -92,6 +92,7 @@ more stage2 4321 0.6 0 40000 1200 6e-4 4
 more stage3 5678 0.7 0 100000 1600 5e-4 4
 more stage4 8765 0.7 0 100000 1600 4e-4 4
 more stage5 2468 0.7 0 100000 1600 6e-4 6
+more stage6 1357 0.7 0.5 100000 1600 5e-4 6
 
 echo "== export"
 for ty in F16 Q8_0; do
