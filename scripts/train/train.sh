@@ -93,6 +93,12 @@ more stage3 5678 0.7 0 100000 1600 5e-4 4
 more stage4 8765 0.7 0 100000 1600 4e-4 4
 more stage5 2468 0.7 0 100000 1600 6e-4 6
 more stage6 1357 0.7 0.5 100000 1600 5e-4 6
+STAGE6=$CKPT
+more stage7 3141 0.75 0.7 100000 1200 4e-4 6
+
+echo "== average the weights of stages 6 and 7"
+$PY "$T/average_ckpt.py" --out "$WORK/model-avg.pt" "$STAGE6" "$CKPT"
+CKPT=$WORK/model-avg.pt
 
 echo "== export"
 for ty in F16 Q8_0; do
