@@ -608,10 +608,9 @@ def _dict_words():
     if not _DICT:
         if not os.path.exists(DICT_PATH):
             sys.exit("gen_home_data: --dict-share needs %s (apt-get install wamerican)" % DICT_PATH)
-        frames = heldout_frames() + [f for k in _OWN_FRAMES for f in T[k][0]]
+        frames = heldout_frames() + home_phrases.LEADS + home_phrases.TAILS
         for fs in train_frames().values():     # lists of frames or (chat, reply) pairs
             frames += [f if isinstance(f, str) else f[0] for f in fs] if isinstance(fs, list) else []
-        frames += home_phrases.LEADS + home_phrases.TAILS
         banned = _HELDOUT_WORDS | {w for f in frames for w in re.findall(r"[a-z]+", f.lower())}
         with open(DICT_PATH, encoding="utf-8") as f:
             _DICT.extend(sorted({w for w in f.read().split("\n")

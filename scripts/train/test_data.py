@@ -88,6 +88,7 @@ def test_disjoint():
         held_pairs.update(pairs(exp.get("entities", {})))
     free = {kv for kv in held_pairs if kv[0] not in ("list", "state", "day", "time", "expression")}
     # also with most values invented, half of those from the dictionary
+    saved = g.NOVEL_SHARE[0], g.DICT_SHARE[0]
     for novel, dict_share in ((0.3, 0.0), (0.7, 0.5)):
         g.NOVEL_SHARE[0], g.DICT_SHARE[0] = novel, dict_share
         seen = training_values(3000)
@@ -95,7 +96,7 @@ def test_disjoint():
               "%d held-out slot values, none in 3000 training conversations, %.0f %% invented, "
               "%.0f %% of those from the dictionary (%s)"
               % (len(free), novel * 100, dict_share * 100, sorted(seen & free)[:3]))
-    g.NOVEL_SHARE[0], g.DICT_SHARE[0] = 0.3, 0.0
+    g.NOVEL_SHARE[0], g.DICT_SHARE[0] = saved
 
 
 def training_values(n):
