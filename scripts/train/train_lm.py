@@ -163,8 +163,8 @@ def grow_layers(model, state, old_n):
         src += [(j, False)] + [(j, True)] * (extra - 1)
     mapped = {k: v for k, v in state.items() if not k.startswith("layers.")}
     for i, (j, fresh) in enumerate(src):
+        pre = "layers.%d." % j
         for k, v in state.items():
-            pre = "layers.%d." % j
             if k.startswith(pre):
                 name = k[len(pre):]
                 zero = fresh and name in ("wo.weight", "w_down.weight")
