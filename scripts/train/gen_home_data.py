@@ -618,8 +618,8 @@ def _dict_words():
     return _DICT
 
 
-def _novel_word(rng):
-    if DICT_SHARE[0] and rng.random() < DICT_SHARE[0]:
+def _novel_word(rng, dict_ok=True):
+    if dict_ok and DICT_SHARE[0] and rng.random() < DICT_SHARE[0]:
         return rng.choice(_dict_words())
     if LETTER_SHARE[0] and rng.random() < LETTER_SHARE[0]:
         return "".join(rng.choices(_LETTERS, _LETTER_W, k=rng.randint(3, 10)))
@@ -627,23 +627,68 @@ def _novel_word(rng):
         + rng.choice(_CODAS)
 
 
-def _novel(rng, value):
+def _fresh_word(rng, dict_ok=True):
+    w = _novel_word(rng, dict_ok)
+    while w in _HELDOUT_WORDS:
+        w = _novel_word(rng, dict_ok)
+    return w
+
+
+def _novel(rng, value, dict_ok=True):
     """value with invented words: every word of a one- or two-word value, one
     or two words of a longer phrase (so it still reads as a note or a task)."""
     ws = value.split(" ")
     k = len(ws) if len(ws) <= 2 else rng.randint(1, 2)
     for i in rng.sample(range(len(ws)), k):
-        w = _novel_word(rng)
-        while w in _HELDOUT_WORDS:
-            w = _novel_word(rng)
-        ws[i] = w
+        ws[i] = _fresh_word(rng, dict_ok)
     return " ".join(ws)
+
+
+# Compound values. Held-out values often join a word the model knows as a
+# value on its own to another ("upstairs bathroom", "cat food", "record
+# player"), and a model that learned whole values stops at the known word or
+# starts at it ("bathroom", "cat"). A share of invented values is therefore a
+# known training value with a word before or after it, or two known values
+# joined, so the value's edges come from the sentence, not from memory.
+COMBO_SHARE = [0.0]       # set by --combo-share
+SYLLABLE_NAMES = [False]  # set by --syllable-names
+_COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
+_HELDOUT_VALUES = [" %s " % v for pool in (ROOMS, DEVICES, CITIES, SHOP_ITEMS, TODO_ITEMS, NOTES,
+                                           TIMER_LABELS, ALARM_LABELS, FIRST, LAST, PLACES_EXTRA)
+                   for v in pool[1]]
+
+
+def _combo(rng, value, pool):
+    while True:
+        r = rng.random()
+        if r < 0.35:
+            parts = [_fresh_word(rng), value]
+        elif r < 0.7:
+            parts = [value, _fresh_word(rng)]
+        else:
+            other = rng.choice(pool[0])
+            parts = [other, value] if rng.random() < 0.5 else [value, other]
+        v = " ".join(parts)
+        if len(v.split(" ")) <= 3 and parts[0] != parts[1] and not _joins_heldout(v, parts):
+            return v
+
+
+def _joins_heldout(v, parts):
+    """Whether joining the parts made a held-out value ("upstairs" +
+    "bathroom"); one already inside a part is a training value in another
+    role ("potatoes" is a training item and a held-out timer label)."""
+    return any(h in " %s " % v and not any(h in " %s " % p for p in parts) for h in _HELDOUT_VALUES)
 
 
 def _pick(rng, pool, split):
     v = rng.choice(pool[split])
     if split == 0 and rng.random() < NOVEL_SHARE[0]:
-        v = _novel(rng, v)
+        if COMBO_SHARE[0] and any(pool is c for c in _COMBO_POOLS) and rng.random() < COMBO_SHARE[0]:
+            return _combo(rng, v, pool)
+        # Dictionary words as names read like the rest of the sentence
+        # ("Coauthored"), which muddles entity extraction: names may keep
+        # invented spellings.
+        v = _novel(rng, v, not (SYLLABLE_NAMES[0] and (pool is FIRST or pool is LAST)))
     return v
 
 
@@ -1039,12 +1084,19 @@ def main():
                     help="share of invented words spelled letter by letter (else from syllables)")
     ap.add_argument("--dict-share", type=float, default=0.0,
                     help="share of invented words taken from a dictionary of real words (see _dict_words)")
+    ap.add_argument("--combo-share", type=float, default=0.0,
+                    help="share of invented room/device/item/label values that join a known value "
+                         "to another word (see _combo)")
+    ap.add_argument("--syllable-names", action="store_true",
+                    help="invented names never come from the dictionary")
     ap.add_argument("--entity-share", type=float, default=0.12,
                     help="share of training conversations that are entity extraction")
     a = ap.parse_args()
     NOVEL_SHARE[0] = a.novel_share
     LETTER_SHARE[0] = a.letter_share
     DICT_SHARE[0] = a.dict_share
+    COMBO_SHARE[0] = a.combo_share
+    SYLLABLE_NAMES[0] = a.syllable_names
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     with open(os.path.join(a.out, "train.jsonl"), "w") as f:

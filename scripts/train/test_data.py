@@ -87,16 +87,21 @@ def test_disjoint():
             held_pairs.update(pairs(tc["arguments"]))
         held_pairs.update(pairs(exp.get("entities", {})))
     free = {kv for kv in held_pairs if kv[0] not in ("list", "state", "day", "time", "expression")}
-    # also with most values invented, half of those from the dictionary
-    saved = g.NOVEL_SHARE[0], g.DICT_SHARE[0]
-    for novel, dict_share in ((0.3, 0.0), (0.7, 0.5)):
-        g.NOVEL_SHARE[0], g.DICT_SHARE[0] = novel, dict_share
+    # also with most values invented, from the dictionary or as compounds
+    # of training values (which must not join into a held-out one)
+    saved = g.NOVEL_SHARE[0], g.DICT_SHARE[0], g.COMBO_SHARE[0]
+    for novel, dict_share, combo in ((0.3, 0.0, 0.0), (0.7, 0.5, 0.0), (0.75, 0.7, 0.5)):
+        g.NOVEL_SHARE[0], g.DICT_SHARE[0], g.COMBO_SHARE[0] = novel, dict_share, combo
         seen = training_values(3000)
         check(len(free) > 100 and not (seen & free),
               "%d held-out slot values, none in 3000 training conversations, %.0f %% invented, "
-              "%.0f %% of those from the dictionary (%s)"
-              % (len(free), novel * 100, dict_share * 100, sorted(seen & free)[:3]))
-    g.NOVEL_SHARE[0], g.DICT_SHARE[0] = saved
+              "%.0f %% of those from the dictionary, %.0f %% compounds (%s)"
+              % (len(free), novel * 100, dict_share * 100, combo * 100, sorted(seen & free)[:3]))
+    g.NOVEL_SHARE[0], g.DICT_SHARE[0], g.COMBO_SHARE[0] = saved
+    check(g._joins_heldout("upstairs bathroom", ["upstairs", "bathroom"])
+          and not g._joins_heldout("potatoes honey", ["potatoes", "honey"]),
+          "a compound that joins two training words into a held-out value is refused; "
+          "one holding a training value that is held out in another role is not")
 
 
 def training_values(n):
