@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -195,6 +196,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--ckpt-every", type=int, default=25)
+    ap.add_argument("--keep-from", type=int, default=0,
+                    help="from this step on, also keep each checkpoint as OUT/model-STEP.pt "
+                         "(for averaging the end of a run: average_ckpt.py)")
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--init", help="start from this checkpoint's weights")
     ap.add_argument("--grow", action="store_true",
@@ -299,6 +303,8 @@ def main():
         if step % a.ckpt_every == 0 or step == a.steps or step == a.stop_after:
             meta.update({"train_seconds": el, "conversations_seen": seen})
             save(ckpt, model, cfg, os.path.abspath(a.tokenizer), step, meta)
+            if a.keep_from and step >= a.keep_from:
+                shutil.copyfile(ckpt, os.path.join(a.out, "model-%d.pt" % step))
     print("done: %d steps, %d conversations, %.0f s" % (step, seen, time.time() - t_train), flush=True)
 
 
