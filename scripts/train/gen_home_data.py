@@ -1086,7 +1086,7 @@ def main():
                     help="share of invented words taken from a dictionary of real words (see _dict_words)")
     ap.add_argument("--combo-share", type=float, default=0.0,
                     help="share of invented room/device/item/label values that join a known value "
-                         "to another word (see _combo)")
+                         "to a fresh word or to another known value (see _combo)")
     ap.add_argument("--syllable-names", action="store_true",
                     help="invented names never come from the dictionary")
     ap.add_argument("--entity-share", type=float, default=0.12,
