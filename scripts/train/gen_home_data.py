@@ -164,9 +164,9 @@ PLACES_EXTRA = (["france", "germany", "japan", "brazil", "canada", "italy", "spa
                 ["portugal", "iceland", "vietnam", "morocco", "argentina", "finland", "nepal",
                  "the sahara", "oregon"])
 
-_HELDOUT_WORDS = {w for pool in (ROOMS, DEVICES, CITIES, SHOP_ITEMS, TODO_ITEMS, NOTES, TIMER_LABELS,
-                                  ALARM_LABELS, FIRST, LAST, PLACES_EXTRA)
-                  for v in pool[1] for w in v.split(" ")}
+_SLOT_POOLS = (ROOMS, DEVICES, CITIES, SHOP_ITEMS, TODO_ITEMS, NOTES, TIMER_LABELS, ALARM_LABELS,
+               FIRST, LAST, PLACES_EXTRA)
+_HELDOUT_WORDS = {w for pool in _SLOT_POOLS for v in pool[1] for w in v.split(" ")}
 
 OUT_OF_SCOPE = ([
     "book me a flight to {city}", "order a pizza", "send an email to {first}", "call {first}",
@@ -653,9 +653,7 @@ def _novel(rng, value, dict_ok=True):
 COMBO_SHARE = [0.0]       # set by --combo-share
 SYLLABLE_NAMES = [False]  # set by --syllable-names
 _COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
-_HELDOUT_VALUES = [" %s " % v for pool in (ROOMS, DEVICES, CITIES, SHOP_ITEMS, TODO_ITEMS, NOTES,
-                                           TIMER_LABELS, ALARM_LABELS, FIRST, LAST, PLACES_EXTRA)
-                   for v in pool[1]]
+_HELDOUT_VALUES = [" %s " % v for pool in _SLOT_POOLS for v in pool[1]]
 
 
 def _combo(rng, value, pool):
