@@ -111,6 +111,7 @@ static int server_start(const struct hearth_cli *c, int max_clients,
 	pp.prefix_cache_bytes = c->prefix_cache_mb > 0 ? (size_t)c->prefix_cache_mb << 20 : 0;
 	if (c->chat_format[0])
 		pp.chat_format = c->chat_format;
+	pp.lookahead = c->lookahead;
 	if (pipeline_new(&pp, &sv->pl, err, sizeof(err))) {
 		fprintf(stderr, "hearth: %s\n", err);
 		return 1;

@@ -696,6 +696,7 @@ static int run_open(struct run *r)
 	sp.temperature = 0.0f;          /* greedy, as eval_tools.py */
 	sp.repeat_penalty = 1.0f;
 	sp.repeat_last_n = 0;
+	sp.lookahead = c->lookahead;
 	if (!rc)
 		rc = engine_sampler_new(&sp, info.n_vocab, &r->s);
 	if (!rc && !(r->toks = malloc((size_t)engine_n_ctx(r->ctx) * sizeof(*r->toks))))

@@ -65,6 +65,7 @@ static const struct opt opts[] = {
 	{ "prefix", OPT_BOOL, F(prefix), M(CMD_BENCH), NULL, "measure warm-prefix prefill" },
 	{ "data", OPT_STR, F(data), M(CMD_BENCH), "FILE", "bench tools: held-out JSONL (default assets/eval/heldout.jsonl)" },
 	{ "no-guard", OPT_BOOL, F(no_guard), M(CMD_BENCH), NULL, "bench tools: decode tool calls without the JSON guard" },
+	{ "lookahead", OPT_INT, F(lookahead), M_GEN, "N", "greedy guarded JSON: follow N choices of an uncertain token to the end of the value (default 4, 0 = off)" },
 	{ "no-verbatim", OPT_BOOL, F(no_verbatim), M(CMD_BENCH), NULL, "bench tools: guard without holding x-hearth-verbatim strings to the user's words" },
 	{ "clients", OPT_STR, F(clients), M(CMD_BENCH), "LIST", "bench serve: concurrent streaming clients, e.g. 1,4,10" },
 	{ "prefix-cache-mb", OPT_INT, F(prefix_cache_mb), M(CMD_SERVE) | M(CMD_BENCH), "N", "KV prefix cache shared by all sessions, MiB (default 64, 0 = off)" },
@@ -108,6 +109,7 @@ void cli_defaults(struct hearth_cli *c)
 	c->top_p = 0.95;
 	c->min_p = 0.05;
 	c->repeat_penalty = 1.0;
+	c->lookahead = 4;
 	c->seed = -1;
 	c->gen = 64;
 	c->repeat = 3;

@@ -41,6 +41,7 @@ static int serve_pipeline(const struct hearth_cli *c, pipeline **pl)
 	pp.prefix_cache_bytes = c->prefix_cache_mb > 0 ? (size_t)c->prefix_cache_mb << 20 : 0;
 	if (c->chat_format[0])
 		pp.chat_format = c->chat_format;
+	pp.lookahead = c->lookahead;
 	if (!c->model[0] && access(pp.model_path, R_OK)) {
 		fprintf(stderr, "hearth: no model at %s: serving without one "
 			"(/v1 answers 503; pass --model FILE)\n", pp.model_path);

@@ -307,6 +307,18 @@ typedef struct engine_sampler_params {
 	float repeat_penalty;  /* 1 disables */
 	int repeat_last_n;     /* how many recent tokens the penalty sees */
 	uint64_t seed;
+	/* Greedy lookahead inside a guarded span (engine_sampler_sample_ctx):
+	 * where the best allowed token leads the runner-up by less than
+	 * lookahead_margin (natural log of the ratio of their probabilities),
+	 * up to lookahead of the best allowed tokens are each followed
+	 * greedily to the end of the value, and the one whose whole value is
+	 * likeliest (allowed tokens' log-probabilities, renormalized, summed)
+	 * is picked. At most lookahead_budget tokens (128) are evaluated so
+	 * per span; the margin's default is 2. lookahead ≤ 1 disables it
+	 * (the default). */
+	int lookahead;
+	float lookahead_margin;
+	int lookahead_budget;
 } engine_sampler_params;
 
 engine_sampler_params engine_sampler_default_params(void);
@@ -315,6 +327,20 @@ int engine_sampler_new(const engine_sampler_params *p, int n_vocab,
 void engine_sampler_free(engine_sampler *s); /* NULL-safe */
 /* Pick a token from logits (n_vocab); does not modify logits. */
 int32_t engine_sampler_sample(engine_sampler *s, const float *logits);
+/*
+ * As engine_sampler_sample from c's last logits, with the lookahead of
+ * engine_sampler_params when it is on and a guarded span is open under
+ * greedy decoding: the candidates' continuations are evaluated on c and
+ * forgotten again (c then holds what it held, but its logits are the last
+ * continuation's: evaluate the returned token next). A value decided token
+ * by token goes wrong where the model is torn between two words ("strike
+ * mozzarella" or "mozzarella"), and the likelier whole value is often the
+ * one it would not have started. A continuation that cannot be evaluated
+ * (context full, aborted) or would exceed the budget ends the search with
+ * the greedy pick. Returns the token, or HEARTH_EINVAL when c has no
+ * logits yet.
+ */
+int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c);
 /* Record a token (prompt or generated) for the repetition penalty; with a
  * guard set, it also feeds or triggers the guard (see below). */
 void engine_sampler_accept(engine_sampler *s, int32_t tok);

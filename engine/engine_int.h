@@ -321,4 +321,14 @@ int engine_chat_render_fmt(engine_chat_format fmt, const char *bos_text,
 			   const engine_chat_msg *msgs, int n_msgs,
 			   const char *tools_json, bool add_assistant,
 			   char **out, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------
+ * JSON guard parse state, for the sampler's lookahead (sampler.c): a
+ * snapshot is a plain copy of the state, and a guard restored from one
+ * accepts exactly what it accepted when the snapshot was taken.
+ */
+size_t json_guard_state_size(void);
+void json_guard_save(const engine_json_guard *g, void *buf);
+void json_guard_restore(engine_json_guard *g, const void *buf);
+
 #endif

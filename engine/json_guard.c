@@ -717,6 +717,24 @@ void engine_json_guard_reset(engine_json_guard *g)
 	g->st.f[0].prop = NO_PROP;
 }
 
+size_t json_guard_state_size(void)
+{
+	return sizeof(struct gstate);
+}
+
+/* Only frames [0, depth] carry state (see struct gstate). */
+void json_guard_save(const engine_json_guard *g, void *buf)
+{
+	memcpy(buf, &g->st, offsetof(struct gstate, f) + (g->st.depth + 1u) * sizeof(g->st.f[0]));
+}
+
+void json_guard_restore(engine_json_guard *g, const void *buf)
+{
+	const struct gstate *st = buf;
+
+	memcpy(&g->st, st, offsetof(struct gstate, f) + (st->depth + 1u) * sizeof(st->f[0]));
+}
+
 /* ---------------------------------------------------------------------------
  * Verbatim source
  */

@@ -39,6 +39,11 @@ struct engine_sampler {
 	const engine_model *gm;     /* the guard's model: token texts, flags */
 	int32_t trigger;            /* the token that opens a span, or -1 */
 	bool first_ok[256];         /* scratch: first bytes the guard accepts */
+
+	/* lookahead (engine_sampler_sample_ctx) */
+	int la_spent;               /* tokens evaluated in this span */
+	int32_t *la_recent;         /* (repeat_last_n + 1) saved penalty ring */
+	void *la_guard;             /* saved guard state */
 };
 
 enum { TF_MARKUP = MODEL_TF_MARKUP, TF_EOG = MODEL_TF_EOG };
@@ -53,6 +58,9 @@ engine_sampler_params engine_sampler_default_params(void)
 		.repeat_penalty = 1.0f,
 		.repeat_last_n = 64,
 		.seed = 0x9e3779b97f4a7c15ull,
+		.lookahead = 0,
+		.lookahead_margin = 2.0f,
+		.lookahead_budget = 128,
 	};
 	return p;
 }
@@ -65,7 +73,8 @@ int engine_sampler_new(const engine_sampler_params *p, int n_vocab,
 	if (!out)
 		return HEARTH_EINVAL;
 	*out = NULL;
-	if (!p || n_vocab <= 0 || p->repeat_last_n < 0 || !isfinite(p->temperature))
+	if (!p || n_vocab <= 0 || p->repeat_last_n < 0 || !isfinite(p->temperature) ||
+	    p->lookahead < 0 || p->lookahead_budget < 0 || !(p->lookahead_margin >= 0.0f))
 		return HEARTH_EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -77,7 +86,12 @@ int engine_sampler_new(const engine_sampler_params *p, int n_vocab,
 	s->work = malloc((size_t)n_vocab * sizeof(*s->work));
 	s->idx = malloc((size_t)n_vocab * sizeof(*s->idx));
 	s->prob = malloc((size_t)n_vocab * sizeof(*s->prob));
-	if (!s->recent || !s->work || !s->idx || !s->prob) {
+	if (p->lookahead > 1) {
+		s->la_recent = malloc(((size_t)p->repeat_last_n + 1) * sizeof(*s->la_recent));
+		s->la_guard = malloc(json_guard_state_size());
+	}
+	if (!s->recent || !s->work || !s->idx || !s->prob ||
+	    (p->lookahead > 1 && (!s->la_recent || !s->la_guard))) {
 		engine_sampler_free(s);
 		return HEARTH_ENOMEM;
 	}
@@ -93,6 +107,8 @@ void engine_sampler_free(engine_sampler *s)
 	free(s->work);
 	free(s->idx);
 	free(s->prob);
+	free(s->la_recent);
+	free(s->la_guard);
 	free(s);
 }
 
@@ -153,6 +169,7 @@ int engine_sampler_set_guard(engine_sampler *s, const engine_model *m,
 	}
 	s->guard = g;
 	s->has_trigger = tlen > 0;
+	s->la_spent = 0;
 	if (!s->has_trigger) {
 		engine_json_guard_reset(g);
 		s->guard_on = true;
@@ -191,6 +208,7 @@ static void guard_observe(engine_sampler *s, int32_t tok)
 		if (tok == s->trigger) {
 			engine_json_guard_reset(s->guard);
 			s->guard_on = true;
+			s->la_spent = 0;
 		}
 		return;
 	}
@@ -488,6 +506,136 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 }
 
 /* ---------------------------------------------------------------------------
+ * Lookahead inside a guarded span
+ */
+#define LA_MAX 8
+
+/* What a continuation changes in the sampler: the span, the guard's parse
+ * state and the penalty ring (greedy draws no random numbers). */
+struct la_state {
+	bool guard_on, guard_done;
+	uint8_t closing;
+	int n_recent, head;
+};
+
+static void la_save(engine_sampler *s, struct la_state *st)
+{
+	*st = (struct la_state){ s->guard_on, s->guard_done, s->closing, s->n_recent, s->head };
+	memcpy(s->la_recent, s->recent, (size_t)s->p.repeat_last_n * sizeof(*s->recent));
+	json_guard_save(s->guard, s->la_guard);
+}
+
+static void la_restore(engine_sampler *s, const struct la_state *st)
+{
+	s->guard_on = st->guard_on;
+	s->guard_done = st->guard_done;
+	s->closing = st->closing;
+	s->n_recent = st->n_recent;
+	s->head = st->head;
+	memcpy(s->recent, s->la_recent, (size_t)s->p.repeat_last_n * sizeof(*s->recent));
+	json_guard_restore(s->guard, s->la_guard);
+}
+
+/* The allowed tokens for logits in idx[0..n): returns n; *lse is the log
+ * of the sum of their exponentials (the renormalizer). */
+static int la_allowed(engine_sampler *s, const float *logits, double *lse)
+{
+	float mx = -INFINITY;
+	double sum = 0.0;
+	int n, i;
+
+	memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(*s->work));
+	apply_penalty(s);
+	guard_first_bytes(s);
+	n = guard_candidates(s);
+	for (i = 0; i < n; i++)
+		if (s->work[s->idx[i]] > mx)
+			mx = s->work[s->idx[i]];
+	for (i = 0; i < n; i++)
+		sum += exp((double)(s->work[s->idx[i]] - mx));
+	*lse = (double)mx + log(sum);
+	return n;
+}
+
+/* Follow tok greedily to the end of the value on c; adds the allowed
+ * tokens' log-probabilities to *score. 0, or -1 when the budget ran out
+ * or c could not evaluate (the score is then incomplete). */
+static int la_follow(engine_sampler *s, engine_context *c, int32_t tok, double *score)
+{
+	double lse;
+	int n, i;
+
+	for (;;) {
+		engine_sampler_accept(s, tok);
+		if (!s->guard_on)
+			return 0;
+		if (s->la_spent >= s->p.lookahead_budget || engine_eval_next(c, tok))
+			return -1;
+		s->la_spent++;
+		n = la_allowed(s, engine_logits(c), &lse);
+		if (!n)
+			return 0; /* the sampler would drop the guard here */
+		for (tok = s->idx[0], i = 1; i < n; i++)
+			if (s->work[s->idx[i]] > s->work[tok])
+				tok = s->idx[i];
+		*score += s->work[tok] - lse;
+	}
+}
+
+int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c)
+{
+	const float *logits = c ? engine_logits(c) : NULL;
+	int32_t cand[LA_MAX], best;
+	double lp[LA_MAX], lse, top = -INFINITY, sc;
+	struct la_state st;
+	int n, k = 0, i, j, n0;
+
+	if (!s || !logits)
+		return HEARTH_EINVAL;
+	best = engine_sampler_sample(s, logits);
+	if (s->p.lookahead < 2 || s->p.temperature > 0.0f || !s->guard_on ||
+	    s->guard_done || s->closing || s->la_spent >= s->p.lookahead_budget)
+		return best;
+	n = la_allowed(s, logits, &lse);
+	/* the k best allowed tokens, best first (the first of equals wins,
+	 * as in the greedy pick) */
+	for (i = 0; i < n; i++) {
+		int32_t t = s->idx[i];
+
+		if (k < s->p.lookahead && k < LA_MAX)
+			k++;
+		else if (!(s->work[t] > s->work[cand[k - 1]]))
+			continue;
+		for (j = k - 1; j > 0 && s->work[t] > s->work[cand[j - 1]]; j--)
+			cand[j] = cand[j - 1];
+		cand[j] = t;
+	}
+	if (k < 2 || cand[0] != best || s->work[cand[0]] - s->work[cand[1]] >= s->p.lookahead_margin)
+		return best;
+	for (i = 0; i < k; i++)
+		lp[i] = s->work[cand[i]] - lse;
+	n0 = engine_n_past(c);
+	la_save(s, &st);
+	for (i = 0; i < k; i++) {
+		sc = lp[i];
+		if (lp[i] - lp[0] < -s->p.lookahead_margin)
+			break; /* too unlikely to be worth following */
+		j = la_follow(s, c, cand[i], &sc);
+		la_restore(s, &st);
+		engine_kv_truncate(c, n0);
+		if (j) {
+			best = cand[0]; /* out of budget: a partial comparison is no better than greedy */
+			break;
+		}
+		if (sc > top) {
+			top = sc;
+			best = cand[i];
+		}
+	}
+	return best;
+}
+
+/* ---------------------------------------------------------------------------
  * Generation loop
  */
 int engine_generate(engine_context *c, engine_sampler *s,
@@ -517,7 +665,9 @@ int engine_generate(engine_context *c, engine_sampler *s,
 			penalty_record(s, hist[i]);
 	guard_replay(s, hist, engine_n_past(c));
 	while (n_gen < max_tokens) {
-		tok = engine_sampler_sample(s, engine_logits(c));
+		tok = engine_sampler_sample_ctx(s, c);
+		if (tok < 0)
+			return tok;
 		if (engine_token_is_eog(m, tok))
 			break;
 		n_gen++;

@@ -367,10 +367,14 @@ static void prefill_tile(pipeline *pl, struct pl_job *j)
 static bool decode_sample(pipeline *pl, struct pl_job *j)
 {
 	char piece[PL_PIECE_MAX], clean[3 * (PL_PIECE_MAX + 4)];
-	int32_t tok = engine_sampler_sample(j->smp, engine_logits(j->c->ctx));
+	int32_t tok = engine_sampler_sample_ctx(j->smp, j->c->ctx);
 	size_t m = 0;
 	int n, rc;
 
+	if (tok < 0) {
+		fail(j, tok, "%s", "sampling failed: no logits");
+		return false;
+	}
 	j->t_last = pl_now();
 	if (!j->n_gen && !j->t_first)
 		j->t_first = j->t_last;

@@ -102,6 +102,11 @@ typedef struct pipeline_params {
 				   workers, so the services loop preempts them
 				   (5); 0 = leave the priority alone */
 	const char *chat_format;/* "auto" | "chatml" | "llama3" | "raw" */
+	int lookahead;          /* greedy tool calls and guarded replies: at an
+				   uncertain token, follow this many choices to
+				   the end of the value and keep the likeliest
+				   (engine_sampler_params.lookahead; 4); ≤ 1 =
+				   plain greedy */
 } pipeline_params;
 
 pipeline_params pipeline_default_params(void);

@@ -46,6 +46,7 @@ pipeline_params pipeline_default_params(void)
 		.prefix_cache_bytes = (size_t)64 << 20,
 		.sched_nice = 5,
 		.chat_format = "auto",
+		.lookahead = 4,
 	};
 	return p;
 }

@@ -127,6 +127,7 @@ int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,
 	}
 	j->pl = pl;
 	j->sid = sid;
+	j->sp.lookahead = pl->p.lookahead;
 	j->t_submit = pl_now();
 	pthread_mutex_lock(&pl->mu);
 	for (i = 0; sid && i < pl->p.max_sessions; i++)

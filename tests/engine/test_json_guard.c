@@ -24,6 +24,7 @@
 #include "engine.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -950,6 +951,152 @@ static void test_generate_stories(void **state)
 	engine_model_free(m);
 }
 
+/* ---------------------------------------------------------------------------
+ * Lookahead (engine_sampler_params.lookahead) with stories260K
+ */
+#define LA_SCHEMA "{\"enum\": [\"once upon a time\", \"once there was a dog\", \"one day\", " \
+		  "\"the little girl\", \"there was a big cat\", \"lily and tom\", \"the sun\"]}"
+
+struct la_out {
+	int32_t tok[64];
+	int n;
+};
+
+static bool la_collect(int32_t tok, const char *piece, size_t len, void *ud)
+{
+	struct la_out *o = ud;
+
+	(void)piece;
+	(void)len;
+	if (o->n < 64)
+		o->tok[o->n++] = tok;
+	return o->n < 64;
+}
+
+/* The value's log-probability under the guard, worked out apart from the
+ * sampler: at each token the model's logits after prompt + value so far,
+ * over the tokens a fresh guard allows there (non-empty text, not markup). */
+static double la_score(const engine_model *m, const int32_t *prompt, int np,
+		       const struct la_out *o)
+{
+	engine_context_params cp = engine_context_default_params();
+	engine_json_guard *g = schema_guard(LA_SCHEMA);
+	engine_context *ctx = NULL;
+	engine_model_info info;
+	double score = 0.0;
+	char piece[256];
+
+	engine_model_get_info(m, &info);
+	cp.n_ctx = 256;
+	cp.n_threads = 1;
+	assert_int_equal(engine_context_new(m, &cp, &ctx), 0);
+	assert_int_equal(engine_eval(ctx, prompt, np), 0);
+	for (int i = 0; i < o->n; i++) {
+		const float *lg = engine_logits(ctx);
+		double mx = -INFINITY, sum = 0.0;
+		bool chosen_ok = false;
+
+		for (int pass = 0; pass < 2; pass++)
+			for (int32_t t = 0; t < info.n_vocab; t++) {
+				int n = engine_token_to_piece(m, t, piece, sizeof(piece), false);
+
+				if (n <= 0 || engine_token_is_eog(m, t) ||
+				    !engine_json_guard_allows(g, piece, (size_t)n))
+					continue;
+				if (pass == 0 && lg[t] > mx)
+					mx = lg[t];
+				if (pass == 1)
+					sum += exp(lg[t] - mx);
+				chosen_ok |= t == o->tok[i];
+			}
+		assert_true(chosen_ok);
+		score += lg[o->tok[i]] - (mx + log(sum));
+		int n = engine_token_to_piece(m, o->tok[i], piece, sizeof(piece), false);
+		assert_int_equal(engine_json_guard_feed(g, piece, (size_t)n), 0);
+		assert_int_equal(engine_eval_next(ctx, o->tok[i]), 0);
+	}
+	assert_true(engine_json_guard_complete(g));
+	engine_context_free(ctx);
+	engine_json_guard_free(g);
+	return score;
+}
+
+static void la_generate(const engine_model *m, engine_context *ctx, int lookahead, int budget,
+			const int32_t *prompt, int np, struct la_out *o)
+{
+	engine_sampler_params sp = engine_sampler_default_params();
+	engine_json_guard *g = schema_guard(LA_SCHEMA);
+	engine_model_info info;
+	engine_sampler *s = NULL;
+
+	engine_model_get_info(m, &info);
+	sp.temperature = 0.0f;
+	sp.lookahead = lookahead;
+	sp.lookahead_margin = 20.0f; /* search at every token */
+	sp.lookahead_budget = budget;
+	assert_int_equal(engine_sampler_new(&sp, info.n_vocab, &s), 0);
+	assert_int_equal(engine_sampler_set_guard(s, m, g, NULL), 0);
+	assert_int_equal(engine_kv_truncate(ctx, 0), 0);
+	o->n = 0;
+	assert_true(engine_generate(ctx, s, prompt, np, 64, la_collect, o) > 0);
+	engine_sampler_free(s);
+	engine_json_guard_free(g);
+}
+
+static void test_lookahead_stories(void **state)
+{
+	static const char *starts[] = { "Once", "Lily went to the park", "The dog", "One day, Tom",
+					"She said", "The sun was", "They played with a" };
+	engine_model *m = load_shared("real/stories260K.gguf", false);
+	engine_context_params cp = engine_context_default_params();
+	engine_context *ctx = NULL, *fresh = NULL;
+	engine_model_info info;
+	int better = 0;
+
+	(void)state;
+	if (!m)
+		skip();
+	engine_model_get_info(m, &info);
+	cp.n_ctx = 256;
+	cp.n_threads = 1;
+	assert_int_equal(engine_context_new(m, &cp, &ctx), 0);
+	assert_int_equal(engine_context_new(m, &cp, &fresh), 0);
+	for (size_t k = 0; k < sizeof(starts) / sizeof(*starts); k++) {
+		struct la_out greedy, la, none;
+		int32_t prompt[64];
+		int np = engine_tokenize(m, starts[k], strlen(starts[k]), true, false, prompt, 64);
+		double sg, sl;
+
+		assert_true(np > 0);
+		la_generate(m, ctx, 0, 128, prompt, np, &greedy);
+		/* no budget: plain greedy */
+		la_generate(m, ctx, 4, 0, prompt, np, &none);
+		assert_int_equal(none.n, greedy.n);
+		assert_memory_equal(none.tok, greedy.tok, sizeof(int32_t) * (size_t)greedy.n);
+		la_generate(m, ctx, 4, 4096, prompt, np, &la);
+		/* the continuations were forgotten: the context holds the prompt
+		 * and the value, and its logits after them are a fresh run's */
+		assert_int_equal(engine_n_past(ctx), np + la.n);
+		assert_memory_equal(engine_history(ctx), prompt, sizeof(int32_t) * (size_t)np);
+		assert_memory_equal(engine_history(ctx) + np, la.tok, sizeof(int32_t) * (size_t)la.n);
+		assert_int_equal(engine_kv_truncate(fresh, 0), 0);
+		assert_int_equal(engine_eval(fresh, prompt, np), 0);
+		for (int i = 0; i < la.n; i++)
+			assert_int_equal(engine_eval_next(fresh, la.tok[i]), 0);
+		assert_memory_equal(engine_logits(fresh), engine_logits(ctx), sizeof(float) * (size_t)info.n_vocab);
+		/* following the choices never ends on a less likely value than greedy */
+		sg = la_score(m, prompt, np, &greedy);
+		sl = la_score(m, prompt, np, &la);
+		assert_true(sl >= sg - 1e-4);
+		better += sl > sg + 1e-4;
+	}
+	/* and somewhere it finds a likelier one than greedy */
+	assert_true(better > 0);
+	engine_context_free(ctx);
+	engine_context_free(fresh);
+	engine_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -970,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_sampler_qwen_vocab),
 		cmocka_unit_test(test_generate_stories),
+		cmocka_unit_test(test_lookahead_stories),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
