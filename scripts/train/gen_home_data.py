@@ -652,6 +652,7 @@ def _novel(rng, value, dict_ok=True):
 # joined, so the value's edges come from the sentence, not from memory.
 COMBO_SHARE = [0.0]       # set by --combo-share
 SYLLABLE_NAMES = [False]  # set by --syllable-names
+EXTRACT_GRAMMAR = [False] # set by --extract-grammar
 _COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
 _HELDOUT_VALUES = [" %s " % v for pool in _SLOT_POOLS for v in pool[1]]
 
@@ -934,7 +935,10 @@ def train_frames():
     """Training frames per key: the hand-written ones plus home_phrases'
     grammar, minus anything matching a held-out frame (see home_phrases)."""
     if not _TRAIN_T:
-        cores = {k: T[k][0] + home_phrases.CORES.get(k, []) for k in _OWN_FRAMES}
+        # the composed extraction frames only with --extract-grammar: their
+        # words would otherwise leave the dictionary, changing earlier data
+        grammar = {k: v for k, v in home_phrases.CORES.items() if k != "extract" or EXTRACT_GRAMMAR[0]}
+        cores = {k: T[k][0] + grammar.get(k, []) for k in _OWN_FRAMES}
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests()
         cores["chat"] = [c for c, _ in CHAT[0] + home_phrases.CHAT_EXTRA]
         cores, dropped = home_phrases.check_disjoint(cores, heldout_frames())
@@ -991,7 +995,7 @@ def _maybe_cap(rng, text):
 
 
 def extraction(rng, split):
-    tpl = rng.choice(T["extract"][split])
+    tpl = rng.choice(train_frames()["extract"] if EXTRACT_GRAMMAR[0] and not split else T["extract"][split])
     slots, people, places = {}, [], []
     cap = rng.random() < 0.6
     for piece in _split_template(tpl):
@@ -1087,6 +1091,9 @@ def main():
                          "to a fresh word or to another known value (see _combo)")
     ap.add_argument("--syllable-names", action="store_true",
                     help="invented names never come from the dictionary")
+    ap.add_argument("--extract-grammar", action="store_true",
+                    help="training extraction sentences from home_phrases' composed frames "
+                         "(else T['extract']'s hand-written ones only)")
     ap.add_argument("--entity-share", type=float, default=0.12,
                     help="share of training conversations that are entity extraction")
     a = ap.parse_args()
@@ -1095,6 +1102,7 @@ def main():
     DICT_SHARE[0] = a.dict_share
     COMBO_SHARE[0] = a.combo_share
     SYLLABLE_NAMES[0] = a.syllable_names
+    EXTRACT_GRAMMAR[0] = a.extract_grammar
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     with open(os.path.join(a.out, "train.jsonl"), "w") as f:

@@ -215,12 +215,47 @@ def test_word_pieces():
     check(a[1:] == b[1:] and len(a) >= 2, "\" paris\" and '\"paris' share the word's pieces")
 
 
+def test_extract_grammar():
+    """--extract-grammar: composed extraction frames, still disjoint from the
+    held-out ones, their words kept out of the dictionary, no held-out name
+    or place in training conversations."""
+    g.EXTRACT_GRAMMAR[0] = True
+    g._TRAIN_T.clear()
+    del g._DICT[:]
+    try:
+        ex = g.train_frames()["extract"]
+        held = {home_phrases._norm(f) for f in g.heldout_frames()}
+        check(len(ex) > 5000 and not held & {home_phrases._norm(f) for f in ex},
+              "%d training extraction frames, none a held-out frame" % len(ex))
+        check(sum("{" not in f for f in ex) > 100, "some training extraction sentences name nobody")
+        words = set(g._dict_words())
+        check(not words & {w for f in ex for w in re.findall(r"[a-z]+", f)},
+              "no dictionary word is a word of a composed extraction frame")
+        saved = g.NOVEL_SHARE[0], g.DICT_SHARE[0]
+        g.NOVEL_SHARE[0], g.DICT_SHARE[0] = 0.75, 0.7
+        rng = random.Random(11)
+        seen = set()
+        for _ in range(1500):
+            msgs, info = g.extraction(rng, 0)
+            seen.update(pairs(info["entities"]))
+        g.NOVEL_SHARE[0], g.DICT_SHARE[0] = saved
+        held_vals = {v for p in (g.FIRST, g.LAST, g.CITIES, g.PLACES_EXTRA) for v in p[1]}
+        clash = [v for _, v in seen if any(w in held_vals for w in v.lower().split(" "))]
+        check(len(seen) > 1000 and not clash,
+              "1500 composed extraction sentences, no held-out name or place (%s)" % clash[:3])
+    finally:
+        g.EXTRACT_GRAMMAR[0] = False
+        g._TRAIN_T.clear()
+        del g._DICT[:]
+
+
 def main():
     test_word_pieces()
     test_dict_words()
     test_verbatim()
     test_disjoint()
     test_reproducible()
+    test_extract_grammar()
     print("%d failed" % len(FAILS))
     return 1 if FAILS else 0
 
