@@ -37,6 +37,7 @@
 #include "app.h"
 
 #include "engine.h"
+#include "pipeline.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -696,7 +697,8 @@ static int run_open(struct run *r)
 	sp.temperature = 0.0f;          /* greedy, as eval_tools.py */
 	sp.repeat_penalty = 1.0f;
 	sp.repeat_last_n = 0;
-	sp.lookahead = c->lookahead;
+	sp.lookahead = c->lookahead;    /* as the server's pipeline does */
+	sp.lookahead_budget = pipeline_lookahead_budget(r->m);
 	if (!rc)
 		rc = engine_sampler_new(&sp, info.n_vocab, &r->s);
 	if (!rc && !(r->toks = malloc((size_t)engine_n_ctx(r->ctx) * sizeof(*r->toks))))

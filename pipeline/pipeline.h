@@ -105,11 +105,17 @@ typedef struct pipeline_params {
 	int lookahead;          /* greedy tool calls and guarded replies: at an
 				   uncertain token, follow this many choices to
 				   the end of the value and keep the likeliest
-				   (engine_sampler_params.lookahead; 4); ≤ 1 =
-				   plain greedy */
+				   (engine_sampler_params.lookahead; 4), with a
+				   budget that reads at most 4 GiB of weights per
+				   value (128 tokens for the embedded model);
+				   ≤ 1 = plain greedy */
 } pipeline_params;
 
 pipeline_params pipeline_default_params(void);
+
+/* The lookahead budget (tokens per guarded value) the pipeline gives a
+ * model: as many decode steps as read 4 GiB of its weights, at most 128. */
+int pipeline_lookahead_budget(const engine_model *m);
 
 /*
  * Load the model and start the scheduler thread. Returns 0 and *out (free

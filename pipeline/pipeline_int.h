@@ -77,6 +77,7 @@ struct pl_session {
 struct pipeline {
 	pipeline_params p;
 	engine_model *m;
+	int la_budget;         /* lookahead tokens per guarded value */
 	engine_chat_format fmt;
 	char name[128];
 	pthread_t thread;

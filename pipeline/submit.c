@@ -128,6 +128,7 @@ int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,
 	j->pl = pl;
 	j->sid = sid;
 	j->sp.lookahead = pl->p.lookahead;
+	j->sp.lookahead_budget = pl->la_budget;
 	j->t_submit = pl_now();
 	pthread_mutex_lock(&pl->mu);
 	for (i = 0; sid && i < pl->p.max_sessions; i++)
@@ -191,6 +192,22 @@ static int plan_scheduler(pipeline *pl, char *err, size_t errlen)
 	return rc;
 }
 
+/* The lookahead's tokens per value, so that it reads at most LA_BYTES of
+ * weights (a decode step reads them all): its worst case then costs about
+ * 0.4 s at the reference box's ~10 GB/s, whatever the model. The embedded
+ * model (6 MB) gets the engine's full 128; a 1 GB one gets 4. */
+#define LA_BYTES ((uint64_t)4 << 30)
+
+int pipeline_lookahead_budget(const engine_model *m)
+{
+	engine_model_info info;
+	uint64_t n;
+
+	engine_model_get_info(m, &info);
+	n = info.weight_bytes ? LA_BYTES / info.weight_bytes : 0;
+	return n < 128 ? (int)n : 128;
+}
+
 int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 		 size_t errlen)
 {
@@ -228,6 +245,7 @@ int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 	pl->fmt = fmt == ENGINE_CHAT_AUTO ? engine_chat_format_of(pl->m)
 					  : (engine_chat_format)fmt;
 	set_name(pl, p->model_path);
+	pl->la_budget = pipeline_lookahead_budget(pl->m);
 	rc = plan_scheduler(pl, err, errlen);
 	if (rc)
 		goto out_free;
