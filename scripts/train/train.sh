@@ -120,6 +120,22 @@ $PY "$T/average_ckpt.py" --out "$WORK/model-swa.pt" "$WORK/stage8/model/model-90
     "$WORK/stage8/model/model-1000.pt" "$WORK/stage8/model/model-1100.pt" "$CKPT"
 CKPT=$WORK/model-swa.pt
 
+# Stage 9 composes its entity-extraction sentences (--extract-grammar: a
+# person with one of many verb phrases and a place or another person, time
+# words around them, sentences naming nobody) and gives extraction a fifth of
+# the conversations: entity F1 0.30 -> 0.42 on five held-out samples. Its
+# last four checkpoints are averaged, and that mean with stage 8's, which
+# keeps stage 8's tool calls (stage 9 alone: 1.4 points fewer exact calls).
+KEEP_FROM=700
+more stage9 5353 0.75 0.7 100000 1000 3e-4 6 --combo-share 0.3 --syllable-names \
+    --extract-grammar --entity-share 0.2
+KEEP_FROM=0
+echo "== average stage 9's last checkpoints, then that with stage 8's mean"
+$PY "$T/average_ckpt.py" --out "$WORK/model-swa9.pt" "$WORK/stage9/model/model-700.pt" \
+    "$WORK/stage9/model/model-800.pt" "$WORK/stage9/model/model-900.pt" "$CKPT"
+$PY "$T/average_ckpt.py" --out "$WORK/model-final.pt" "$WORK/model-swa9.pt" "$WORK/model-swa.pt"
+CKPT=$WORK/model-final.pt
+
 echo "== export"
 for ty in F16 Q8_0; do
     lc=$(echo $ty | tr 'A-Z' 'a-z')
