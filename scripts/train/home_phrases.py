@@ -344,10 +344,10 @@ _E_PERSON_VP = ["met", "called", "married", "texted", "is dating", "works with",
                 "is waiting for", "picked up", "drove", "is cooking for", "babysits for", "phoned",
                 "played chess with", "went shopping with", "is looking for", "beat", "hired",
                 "interviewed", "is related to", "trained with", "danced with"]
-_E_BEFORE = ["", "", "", "yesterday ", "last week ", "on monday ", "this morning ", "apparently ",
+_E_BEFORE = ["", "yesterday ", "last week ", "on monday ", "this morning ", "apparently ",
              "i heard that ", "did you know ", "my mom said ", "i think ", "guess what, ",
              "a while ago ", "so ", "last night ", "in march ", "remember when "]
-_E_AFTER = ["", "", "", " last year", " yesterday", " again", " for work", " on friday",
+_E_AFTER = ["", " last year", " yesterday", " again", " for work", " on friday",
             " a few days ago", " in the spring", " with the kids", " by car", " for a week",
             " after the wedding", " last month", " this weekend"]
 _E_SUBJ = ["my sister", "our neighbour", "the kids", "my boss", "the plumber", "the landlord",
@@ -371,7 +371,7 @@ def _extract_frames():
     for vp in _E_PLACE_VP:
         core += ["{p1} %s {l1}" % vp, "{p1} and {p2} %s {l1}" % vp, "{p1} %s {l1} with {p2}" % vp]
     core += ["{p1} went from {l1} to {l2}", "{p1} is driving from {l1} to {l2}",
-             "{p1} %s {l1} and then {l2}" % "flew to", "{p1} %s {l1} and {l2}" % "visited",
+             "{p1} flew to {l1} and then {l2}", "{p1} visited {l1} and {l2}",
              "the flight from {l1} to {l2} was full", "the road from {l1} to {l2} is closed",
              "{p1}, {p2} and {p3} met in {l1}", "the letter from {l1} was for {p1}"]
     for vp in _E_PERSON_VP:
@@ -381,7 +381,7 @@ def _extract_frames():
     out = [b + c + a for c in core for b in _E_BEFORE for a in _E_AFTER if not (b and a)]
     # sentences naming nobody: about one in twelve frames
     out += ["%s %s" % (subj, ev) for subj in _E_SUBJ for ev in _E_EVENT]
-    out += [b + e + a for e in _E_EMPTY for b in _E_BEFORE[:8] for a in _E_AFTER[:6] if not (b and a)]
+    out += [b + e + a for e in _E_EMPTY for b in _E_BEFORE[:6] for a in _E_AFTER[:4] if not (b and a)]
     return [o + "." for o in out]
 
 
