@@ -127,29 +127,28 @@ CKPT=$WORK/model-swa.pt
 # last four checkpoints are averaged, and that mean with stage 8's, which
 # keeps stage 8's tool calls (stage 9 alone: 1.4 points fewer exact calls);
 # stage 10 goes on from there.
-KEEP_FROM=700
-more stage9 5353 0.75 0.7 100000 1000 3e-4 6 --combo-share 0.3 --syllable-names \
-    --extract-grammar --entity-share 0.2
-KEEP_FROM=0
-echo "== average stage 9's last checkpoints, then that with stage 8's mean"
-$PY "$T/average_ckpt.py" --out "$WORK/model-swa9.pt" "$WORK/stage9/model/model-700.pt" \
-    "$WORK/stage9/model/model-800.pt" "$WORK/stage9/model/model-900.pt" "$CKPT"
-$PY "$T/average_ckpt.py" --out "$WORK/model-89.pt" "$WORK/model-swa9.pt" "$WORK/model-swa.pt"
-CKPT=$WORK/model-89.pt
+#
+# entity_stage NAME SEED LR OUT: a stage with composed entity sentences
+# (1,000 steps from CKPT), the mean of its last four checkpoints, then that
+# mean averaged with stage 8's into OUT, which becomes CKPT.
+entity_stage() {
+    KEEP_FROM=700
+    more "$1" "$2" 0.75 0.7 100000 1000 "$3" 6 --combo-share 0.3 --syllable-names \
+        --extract-grammar --entity-share 0.2
+    KEEP_FROM=0
+    echo "== average $1's last checkpoints, then that with stage 8's mean"
+    $PY "$T/average_ckpt.py" --out "$WORK/model-swa-$1.pt" "$WORK/$1/model/model-700.pt" \
+        "$WORK/$1/model/model-800.pt" "$WORK/$1/model/model-900.pt" "$CKPT"
+    $PY "$T/average_ckpt.py" --out "$4" "$WORK/model-swa-$1.pt" "$WORK/model-swa.pt"
+    CKPT=$4
+}
+entity_stage stage9 5353 3e-4 "$WORK/model-89.pt"
 
 # Stage 10: the same data options on another seed, from that mean, at a
 # lower peak; its checkpoints' mean, averaged with stage 8's mean, is the
 # shipped model (the best of the means tried on five held-out samples:
 # 80.7 % exact calls, entity F1 0.39; stage 8's mean 79.7 % and 0.30).
-KEEP_FROM=700
-more stage10 6464 0.75 0.7 100000 1000 2.5e-4 6 --combo-share 0.3 --syllable-names \
-    --extract-grammar --entity-share 0.2
-KEEP_FROM=0
-echo "== average stage 10's last checkpoints, then that with stage 8's mean"
-$PY "$T/average_ckpt.py" --out "$WORK/model-swa10.pt" "$WORK/stage10/model/model-700.pt" \
-    "$WORK/stage10/model/model-800.pt" "$WORK/stage10/model/model-900.pt" "$CKPT"
-$PY "$T/average_ckpt.py" --out "$WORK/model-final.pt" "$WORK/model-swa10.pt" "$WORK/model-swa.pt"
-CKPT=$WORK/model-final.pt
+entity_stage stage10 6464 2.5e-4 "$WORK/model-final.pt"
 
 echo "== export"
 for ty in F16 Q8_0; do
