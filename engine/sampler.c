@@ -585,20 +585,21 @@ static int la_follow(engine_sampler *s, engine_context *c, int32_t tok, double *
 int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c)
 {
 	const float *logits = c ? engine_logits(c) : NULL;
-	int32_t cand[LA_MAX], best;
+	int32_t cand[LA_MAX] = { 0 }, best;
 	double lp[LA_MAX], lse, top = -INFINITY, sc;
 	struct la_state st;
 	int n, k = 0, i, j, n0;
 
 	if (!s || !logits)
 		return HEARTH_EINVAL;
-	best = engine_sampler_sample(s, logits);
 	if (s->p.lookahead < 2 || s->p.temperature > 0.0f || !s->guard_on ||
 	    s->guard_done || s->closing || s->la_spent >= s->p.lookahead_budget)
-		return best;
+		return engine_sampler_sample(s, logits);
 	n = la_allowed(s, logits, &lse);
-	/* the k best allowed tokens, best first (the first of equals wins,
-	 * as in the greedy pick) */
+	if (!n)
+		return engine_sampler_sample(s, logits); /* it drops the guard */
+	/* the k best allowed tokens, best first; the first of equals wins, so
+	 * cand[0] is the greedy pick */
 	for (i = 0; i < n; i++) {
 		int32_t t = s->idx[i];
 
@@ -610,7 +611,8 @@ int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c)
 			cand[j] = cand[j - 1];
 		cand[j] = t;
 	}
-	if (k < 2 || cand[0] != best || s->work[cand[0]] - s->work[cand[1]] >= s->p.lookahead_margin)
+	best = cand[0];
+	if (k < 2 || s->work[cand[0]] - s->work[cand[1]] >= s->p.lookahead_margin)
 		return best;
 	for (i = 0; i < k; i++)
 		lp[i] = s->work[cand[i]] - lse;
