@@ -81,6 +81,15 @@ def causal_bias(T, S):
     return torch.zeros(T, S).masked_fill(~keep, float("-inf"))
 
 
+# Residual dropout while training (train_lm.py --dropout). Not part of
+# Config: it changes nothing the exported model computes.
+DROPOUT = [0.0]
+
+
+def _drop(y, training):
+    return F.dropout(y, DROPOUT[0], training) if DROPOUT[0] else y
+
+
 class Block(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -123,9 +132,9 @@ class Block(nn.Module):
         att = (att + mask.repeat(rep, 1).to(att.dtype)).softmax(-1).to(v.dtype)
         o = (att @ v).reshape(B, H, T, hd)
         B, _, T, _ = o.shape
-        x = x + self.wo(o.transpose(1, 2).reshape(B, T, c.dim))
+        x = x + _drop(self.wo(o.transpose(1, 2).reshape(B, T, c.dim)), self.training)
         h = self.ffn_norm(x)
-        return x + self.w_down(F.silu(self.w_gate(h)) * self.w_up(h))
+        return x + _drop(self.w_down(F.silu(self.w_gate(h)) * self.w_up(h)), self.training)
 
 
 class Llama(nn.Module):

@@ -12,6 +12,7 @@
 - bpe.train(word_pieces_only=True) never merges letters with spaces or
   punctuation, so " paris" and "\\"paris" share the pieces of "paris" (what
   lets the model copy a spoken value into a JSON string token for token).
+- frame_report.py groups held-out results by the request's frame.
 
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 import chatml  # noqa: E402
 import gen_home_data as g  # noqa: E402
+import frame_report  # noqa: E402
 import home_phrases  # noqa: E402
 
 FAILS = []
@@ -249,7 +251,26 @@ def test_extract_grammar():
         del g._DICT[:]
 
 
+def test_frame_report():
+    """frame_report groups held-out items by request with the values taken out."""
+    def item(i, text, name, args):
+        return {"id": i, "kind": "tool_call", "messages": [{"role": "user", "content": text}],
+                "expected": {"tool_calls": [{"name": name, "arguments": args}]}}
+    items = [item(0, "Add cat food to the shopping list.", "list_add", {"list": "shopping", "item": "cat food"}),
+             item(1, "add catnip to the shopping list", "list_add", {"list": "shopping", "item": "catnip"}),
+             item(2, "set a timer for 12 minutes", "set_timer", {"duration_seconds": 720}),
+             {"id": 3, "kind": "chat", "messages": [{"role": "user", "content": "hi"}], "expected": {}}]
+    rep = {"replies": [{"id": 0, "ok": True}, {"id": 1, "ok": False}, {"id": 2, "ok": True},
+                       {"id": 3, "ok": False}]}
+    stat = frame_report.tally([(rep, items)])
+    check(stat == {("list_add", "add {item} to the {list} list"): [1, 2],
+                   ("set_timer", "set a timer for N minutes"): [1, 1]},
+          "frame_report: one frame whatever the values, numbers as N, other kinds left out: %s"
+          % dict(stat))
+
+
 def main():
+    test_frame_report()
     test_word_pieces()
     test_dict_words()
     test_verbatim()

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 import chatml  # noqa: E402
 import gen_home_data  # noqa: E402
+import llama_model  # noqa: E402
 from llama_model import Config, Llama  # noqa: E402
 
 
@@ -215,11 +216,15 @@ def main():
                     help="first steps train without the tool block (curriculum)")
     ap.add_argument("--call-weight", type=float, default=1.0,
                     help="loss weight of tool-call and JSON replies (see tokenize_conversation)")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="residual dropout (tried against the templates' ~0.01 training loss; "
+                         "not used by train.sh: see assets/MODEL_CARD.md)")
     ap.add_argument("--prefix-grad", action="store_true",
                     help="backpropagate through the shared prefix (slower)")
     a = ap.parse_args()
 
     CALL_WEIGHT[0] = a.call_weight
+    llama_model.DROPOUT[0] = a.dropout
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
