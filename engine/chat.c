@@ -424,17 +424,36 @@ static void chatml_tool_result(struct sbuf *b, const engine_chat_msg *msgs,
 		sb_add(b, "<|im_end|>\n");
 }
 
-static int render_chatml(struct sbuf *b, const engine_chat_msg *msgs, int n,
+/* The conversation's own system message, else the model's default (a
+ * message of its own; NULL if the model has none). */
+static const engine_chat_msg *system_msg(const engine_chat_msg *msgs, int n,
+					 const char *default_system,
+					 engine_chat_msg *dflt)
+{
+	if (n > 0 && role_is(&msgs[0], "system"))
+		return &msgs[0];
+	if (!default_system)
+		return NULL;
+	*dflt = (engine_chat_msg){ .role = "system", .content = default_system };
+	return dflt;
+}
+
+static int render_chatml(struct sbuf *b, const char *default_system,
+			 const engine_chat_msg *msgs, int n,
 			 const struct tools *t, bool add_assistant, char *err,
 			 size_t errlen)
 {
+	engine_chat_msg dflt;
+	const engine_chat_msg *sys = system_msg(msgs, n, default_system, &dflt);
 	int i = 0, rc = 0;
 
 	if (t->n > 0) {
-		bool first_sys = n > 0 && role_is(&msgs[0], "system");
-
-		chatml_system_with_tools(b, first_sys ? &msgs[0] : NULL, t);
-		i = first_sys;
+		chatml_system_with_tools(b, sys, t);
+		i = n > 0 && sys == msgs;
+	} else if (sys == &dflt) {
+		sb_add(b, "<|im_start|>system\n");
+		sb_add(b, default_system);
+		sb_add(b, "<|im_end|>\n");
 	}
 	for (; !rc && i < n; i++) {
 		const engine_chat_msg *m = &msgs[i];
@@ -500,18 +519,23 @@ static void render_llama3_system(struct sbuf *b, const engine_chat_msg *sys,
 }
 
 static int render_llama3(struct sbuf *b, const char *bos_text,
+			 const char *default_system,
 			 const engine_chat_msg *msgs, int n,
 			 const struct tools *t, bool add_assistant, char *err,
 			 size_t errlen)
 {
+	engine_chat_msg dflt;
+	const engine_chat_msg *sys = system_msg(msgs, n, default_system, &dflt);
 	int i = 0, rc = 0;
 
 	sb_add(b, bos_text);
 	if (t->n > 0) {
-		bool first_sys = n > 0 && role_is(&msgs[0], "system");
-
-		render_llama3_system(b, first_sys ? &msgs[0] : NULL, t);
-		i = first_sys;
+		render_llama3_system(b, sys, t);
+		i = n > 0 && sys == msgs;
+	} else if (sys == &dflt) {
+		llama3_header(b, "system");
+		sb_add(b, default_system);
+		sb_add(b, "<|eot_id|>");
 	}
 	for (; !rc && i < n; i++) {
 		const engine_chat_msg *m = &msgs[i];
@@ -555,6 +579,7 @@ engine_chat_format engine_chat_detect(const char *chat_template,
 }
 
 int engine_chat_render_fmt(engine_chat_format fmt, const char *bos_text,
+			   const char *default_system,
 			   const engine_chat_msg *msgs, int n_msgs,
 			   const char *tools_json, bool add_assistant,
 			   char **out, char *err, size_t errlen)
@@ -574,11 +599,12 @@ int engine_chat_render_fmt(engine_chat_format fmt, const char *bos_text,
 	sb_addn(&b, "", 0); /* an empty prompt is still a string */
 	switch (fmt) {
 	case ENGINE_CHAT_CHATML:
-		rc = render_chatml(&b, msgs, n_msgs, &t, add_assistant, err, errlen);
+		rc = render_chatml(&b, default_system, msgs, n_msgs, &t, add_assistant,
+				   err, errlen);
 		break;
 	case ENGINE_CHAT_LLAMA3:
-		rc = render_llama3(&b, bos_text, msgs, n_msgs, &t, add_assistant,
-				   err, errlen);
+		rc = render_llama3(&b, bos_text, default_system, msgs, n_msgs, &t,
+				   add_assistant, err, errlen);
 		break;
 	case ENGINE_CHAT_RAW:
 		for (int i = 0; i < n_msgs; i++)

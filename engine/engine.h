@@ -173,8 +173,11 @@ int engine_chat_format_parse(const char *name);
  * Render messages into a prompt string. tools_json is a JSON array of
  * OpenAI-style tool definitions or NULL; with ChatML they are rendered in
  * the Hermes <tools> block of the system turn. add_assistant appends the
- * header that starts the assistant's reply. On success *out is a
- * NUL-terminated string the caller frees; returns 0 or a negative code.
+ * header that starts the assistant's reply. A model whose file names a
+ * default system prompt (GGUF string hearth.chat.default_system_prompt)
+ * gets it as the first message when msgs do not start with a system
+ * message (not in ENGINE_CHAT_RAW). On success *out is a NUL-terminated
+ * string the caller frees; returns 0 or a negative code.
  */
 int engine_chat_render(const engine_model *m, engine_chat_format fmt,
 		       const engine_chat_msg *msgs, int n_msgs,

@@ -315,9 +315,12 @@ const char *engine_vocab_chat_template(const engine_vocab *v);
 engine_chat_format engine_chat_detect(const char *chat_template,
 				      const char *arch);
 /* fmt is never AUTO here. bos_text is prepended for Llama 3 (may be NULL).
- * On success *out is malloc'd (caller frees). Errors: HEARTH_EINVAL with a
- * message in err for an unknown role or malformed tools_json. */
+ * default_system (may be NULL) is the system turn of a conversation whose
+ * first message is not a system message (ChatML, Llama 3). On success *out
+ * is malloc'd (caller frees). Errors: HEARTH_EINVAL with a message in err
+ * for an unknown role or malformed tools_json. */
 int engine_chat_render_fmt(engine_chat_format fmt, const char *bos_text,
+			   const char *default_system,
 			   const engine_chat_msg *msgs, int n_msgs,
 			   const char *tools_json, bool add_assistant,
 			   char **out, char *err, size_t errlen);

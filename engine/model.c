@@ -468,6 +468,32 @@ static int build_pieces(engine_model *m)
 	return 0;
 }
 
+/*
+ * A model trained behind one system prompt (Hearth's own, assets/) answers
+ * noise without it, and clients of an OpenAI-style API often send none: the
+ * file names the prompt to put first when a conversation has no system
+ * message, as Qwen's chat templates carry "You are Qwen…" in their Jinja.
+ */
+#define DEFAULT_SYSTEM_KEY "hearth.chat.default_system_prompt"
+
+static int load_default_system(engine_model *m, char *err, size_t errlen)
+{
+	gguf_str s;
+
+	if (!gguf_find_kv(m->file, DEFAULT_SYSTEM_KEY))
+		return 0;
+	if (!gguf_get_str(m->file, DEFAULT_SYSTEM_KEY, &s))
+		return engine_errf(err, errlen, HEARTH_EFORMAT,
+				   DEFAULT_SYSTEM_KEY ": not a string");
+	m->default_system = malloc(s.len + 1);
+	if (!m->default_system)
+		return engine_errf(err, errlen, HEARTH_ENOMEM,
+				   DEFAULT_SYSTEM_KEY ": out of memory");
+	memcpy(m->default_system, s.ptr, s.len);
+	m->default_system[s.len] = '\0';
+	return 0;
+}
+
 int engine_model_load(const engine_model_params *p, engine_model **out,
 		      char *err, size_t errlen)
 {
@@ -492,6 +518,9 @@ int engine_model_load(const engine_model_params *p, engine_model **out,
 	if (gguf_get_str(m->file, "general.name", &name))
 		snprintf(m->name, sizeof(m->name), "%.*s",
 			 (int)(name.len > 127 ? 127 : name.len), name.ptr);
+	rc = load_default_system(m, err, errlen);
+	if (rc)
+		goto out_free;
 	rc = engine_vocab_load(m->file, &m->vocab, err, errlen);
 	if (rc)
 		goto out_free;
@@ -527,6 +556,7 @@ void engine_model_free(engine_model *m)
 	free(m->piece_off);
 	free(m->piece_buf);
 	free(m->tok_flags);
+	free(m->default_system);
 	engine_vocab_free(m->vocab);
 	gguf_close(m->file);
 	free(m);
@@ -619,6 +649,6 @@ int engine_chat_render(const engine_model *m, engine_chat_format fmt,
 	if (fmt == ENGINE_CHAT_AUTO)
 		fmt = engine_chat_format_of(m);
 	return engine_chat_render_fmt(fmt, bos >= 0 ? engine_vocab_text(m->vocab, bos) : NULL,
-				      msgs, n_msgs, tools_json, add_assistant, out,
-				      err, sizeof(err));
+				      m->default_system, msgs, n_msgs, tools_json,
+				      add_assistant, out, err, sizeof(err));
 }

@@ -51,6 +51,7 @@ struct engine_model {
 	engine_vocab *vocab;
 	const struct arch_desc *arch;
 	char name[128];
+	char *default_system;          /* hearth.chat.default_system_prompt or NULL */
 	struct hparams hp;
 	engine_mat tok_embd;           /* (n_vocab, n_embd) */
 	engine_mat output;             /* (n_vocab, n_embd); tied → tok_embd */

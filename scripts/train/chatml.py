@@ -67,10 +67,19 @@ TOOLS_FOOTER = (
     "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
     "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>")
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+def chat_template(default_system=""):
+    """ChatML as Jinja (tokenizer.chat_template); with default_system, a
+    conversation that does not start with a system message gets it first,
+    as the engine does from hearth.chat.default_system_prompt."""
+    head = ""
+    if default_system:
+        quoted = default_system.replace("\\", "\\\\").replace("'", "\\'")
+        head = ("{% if not messages or messages[0]['role'] != 'system' %}"
+                "{{ '<|im_start|>system\\n" + quoted + "<|im_end|>\\n' }}{% endif %}")
+    return head + (
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+        "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
 def dumps(obj):

@@ -18,7 +18,9 @@ output.weight too, so loaders that require the tensor work unchanged.
 Tokenizer: byte-level BPE, tokenizer.ggml.model "gpt2", pre "qwen2",
 tokens in GPT-2 byte-mapped form, merges "a b", token types (1 normal,
 3 control, 4 user-defined), bos <|endoftext|>, eos <|im_end|>, no BOS added,
-a ChatML chat template.
+a ChatML chat template; hearth.chat.default_system_prompt, the system prompt
+the model was trained behind, which the engine puts first when a
+conversation has none (--system-prompt).
 
 Usage: export_gguf.py --ckpt model.pt --out model.gguf --type F16|Q8_0|F32
 """
@@ -35,13 +37,14 @@ sys.path.insert(0, _HERE)
 sys.path.insert(0, os.path.dirname(_HERE))
 import bpe  # noqa: E402
 import chatml  # noqa: E402
+import gen_home_data  # noqa: E402
 from gguf_writer import GGUFWriter  # noqa: E402
 
 # llama.cpp's llama_ftype values for general.file_type
 FILE_TYPES = {"F32": 0, "F16": 1, "Q8_0": 7}
 
 
-def add_tokenizer(w, tok):
+def add_tokenizer(w, tok, default_system=""):
     w.add_kv("tokenizer.ggml.model", "gpt2")
     w.add_kv("tokenizer.ggml.pre", "qwen2")
     w.add_kv("tokenizer.ggml.tokens", tok.tokens, ("arr", "str"))
@@ -51,10 +54,14 @@ def add_tokenizer(w, tok):
     w.add_kv("tokenizer.ggml.eos_token_id", tok.id[chatml.IM_END], "u32")
     w.add_kv("tokenizer.ggml.padding_token_id", tok.id[chatml.ENDOFTEXT], "u32")
     w.add_kv("tokenizer.ggml.add_bos_token", False)
-    w.add_kv("tokenizer.chat_template", chatml.CHAT_TEMPLATE)
+    w.add_kv("tokenizer.chat_template", chatml.chat_template(default_system))
+    if default_system:
+        # the engine puts it first when a conversation has no system message
+        # (engine_chat_render): the model never saw a conversation without it
+        w.add_kv("hearth.chat.default_system_prompt", default_system)
 
 
-def export(ckpt_path, out_path, type_name, name, tok_path=None):
+def export(ckpt_path, out_path, type_name, name, tok_path=None, default_system=""):
     ck = torch.load(ckpt_path, map_location="cpu")
     cfg, sd = ck["config"], ck["state"]
     tok = bpe.Tokenizer.load(tok_path or ck["tokenizer"])
@@ -74,7 +81,7 @@ def export(ckpt_path, out_path, type_name, name, tok_path=None):
     w.add_kv("llama.attention.layer_norm_rms_epsilon", float(cfg["norm_eps"]), "f32")
     w.add_kv("llama.rope.dimension_count", head_dim, "u32")
     w.add_kv("llama.vocab_size", cfg["vocab_size"], "u32")
-    add_tokenizer(w, tok)
+    add_tokenizer(w, tok, default_system)
 
     def t(key):
         return sd[key].float().numpy()
@@ -101,8 +108,11 @@ def main():
     ap.add_argument("--type", default="F16", choices=sorted(FILE_TYPES))
     ap.add_argument("--name", default="hearth-tiny")
     ap.add_argument("--tokenizer")
+    ap.add_argument("--system-prompt", default=gen_home_data.SYSTEM_PROMPT,
+                    help="default system prompt stored in the file ('' for none; default: the "
+                         "one the training conversations use)")
     a = ap.parse_args()
-    size = export(a.ckpt, a.out, a.type, a.name, a.tokenizer)
+    size = export(a.ckpt, a.out, a.type, a.name, a.tokenizer, a.system_prompt)
     print("wrote %s (%s, %.2f MB)" % (a.out, a.type, size / 1e6))
 
 

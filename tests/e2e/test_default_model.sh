@@ -9,6 +9,8 @@
 #     valid JSON naming an offered tool, with arguments that match its
 #     schema (only known keys, every required key): constrained decoding
 #     guarantees it;
+#   - `hearth chat --prompt hello` with no system message answers in words
+#     (the model's default system prompt is rendered);
 #   - the figures the binary prints equal scripts/train/eval_tools.py's own
 #     scoring of the same replies (its score()/summary(), imported with
 #     torch stubbed out: scoring does not use it).
@@ -43,6 +45,20 @@ fi
 if ! "$HEARTH" bench tools --model "$MODEL" --data "$tmp/heldout.jsonl" --json \
 	--threads 2 >"$tmp/bench.json" 2>"$tmp/bench.err"; then
 	echo "FAIL: hearth bench tools"; cat "$tmp/bench.err"; exit 1
+fi
+
+if [ "$MODE" = guard ]; then
+	# With no system message the engine renders the model's own
+	# (hearth.chat.default_system_prompt): a greeting gets words, not the
+	# noise of a model shown a prompt unlike any it was trained on.
+	reply=$("$HEARTH" chat --model "$MODEL" --prompt "hello" --temperature 0 \
+		--max-tokens 40 --threads 2 2>"$tmp/chat.err")
+	case "$reply" in
+	"" | *[{}\"\[\]\<]*)   # empty, or JSON or markup pieces
+		echo "FAIL: hearth chat --prompt hello (no system message): '$reply'"
+		cat "$tmp/chat.err"; exit 1 ;;
+	*) echo "ok: hearth chat --prompt hello, no system message: '$reply'" ;;
+	esac
 fi
 
 "$PY" - "$SRC" "$tmp/heldout.jsonl" "$tmp/bench.json" "$MODE" <<'PYEOF'

@@ -27,7 +27,7 @@ static char *render(engine_chat_format fmt, const char *bos,
 		    bool add_assistant)
 {
 	char err[ENGINE_ERRLEN] = "", *out = NULL;
-	int rc = engine_chat_render_fmt(fmt, bos, m, n, tools, add_assistant,
+	int rc = engine_chat_render_fmt(fmt, bos, NULL, m, n, tools, add_assistant,
 					&out, err, sizeof(err));
 
 	if (rc)
@@ -336,7 +336,7 @@ static void expect_error(engine_chat_format fmt, const engine_chat_msg *m,
 			 int n, const char *tools, const char *needle)
 {
 	char err[ENGINE_ERRLEN] = "", *out = (char *)"untouched";
-	int rc = engine_chat_render_fmt(fmt, NULL, m, n, tools, true, &out, err,
+	int rc = engine_chat_render_fmt(fmt, NULL, NULL, m, n, tools, true, &out, err,
 					sizeof(err));
 
 	assert_int_equal(rc, HEARTH_EINVAL);
@@ -382,6 +382,94 @@ static void test_errors(void **state)
 	expect_error(ENGINE_CHAT_CHATML, NULL, 2, NULL, "messages");
 }
 
+/* ---------------------------------------------------------------------------
+ * A model's default system prompt (hearth.chat.default_system_prompt)
+ */
+static char *render_sys(engine_chat_format fmt, const char *bos, const char *sys,
+			const engine_chat_msg *m, int n, const char *tools)
+{
+	char err[ENGINE_ERRLEN] = "", *out = NULL;
+
+	if (engine_chat_render_fmt(fmt, bos, sys, m, n, tools, fmt != ENGINE_CHAT_RAW,
+				   &out, err, sizeof(err)))
+		fail_msg("render failed: %s", err);
+	return out;
+}
+
+static void expect_start(char *out, const char *prefix)
+{
+	if (strncmp(out, prefix, strlen(prefix)))
+		fail_msg("\"%s\" does not start with \"%s\"", out, prefix);
+	free(out);
+}
+
+static void test_default_system(void **state)
+{
+	const engine_chat_msg user[] = { { "user", "hi", NULL, NULL } };
+	const engine_chat_msg own[] = {
+		{ "system", "Be terse.", NULL, NULL }, { "user", "hi", NULL, NULL },
+	};
+	const char *tools = "[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+			    "\"parameters\":{\"type\":\"object\"}}}]";
+	const char *sys = "You are Hearth.";
+	char *out;
+
+	(void)state;
+	/* none given: the default opens the conversation, alone or with tools */
+	out = render_sys(ENGINE_CHAT_CHATML, NULL, sys, user, 1, NULL);
+	assert_string_equal(out, "<|im_start|>system\nYou are Hearth.<|im_end|>\n"
+			    "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+	free(out);
+	expect_start(render_sys(ENGINE_CHAT_CHATML, NULL, sys, user, 1, tools),
+		     "<|im_start|>system\nYou are Hearth.\n\n# Tools\n");
+	out = render_sys(ENGINE_CHAT_LLAMA3, "<B>", sys, user, 1, NULL);
+	assert_string_equal(out, "<B><|start_header_id|>system<|end_header_id|>\n\n"
+			    "You are Hearth.<|eot_id|>"
+			    "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+			    "<|start_header_id|>assistant<|end_header_id|>\n\n");
+	free(out);
+	expect_start(render_sys(ENGINE_CHAT_LLAMA3, "<B>", sys, user, 1, tools),
+		     "<B><|start_header_id|>system<|end_header_id|>\n\nYou are Hearth.\n\n");
+	/* the conversation's own system message wins, once */
+	out = render_sys(ENGINE_CHAT_CHATML, NULL, sys, own, 2, NULL);
+	assert_string_equal(out, "<|im_start|>system\nBe terse.<|im_end|>\n"
+			    "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+	free(out);
+	out = render_sys(ENGINE_CHAT_CHATML, NULL, sys, own, 2, tools);
+	assert_null(strstr(out, "Hearth"));
+	expect_start(out, "<|im_start|>system\nBe terse.\n\n# Tools\n");
+	/* raw prompts stay raw */
+	out = render_sys(ENGINE_CHAT_RAW, NULL, sys, user, 1, NULL);
+	assert_string_equal(out, "hi");
+	free(out);
+}
+
+/* The shipped default model carries its training system prompt, and
+ * engine_chat_render() uses it when a conversation has none. */
+static void test_default_system_model(void **state)
+{
+	const engine_chat_msg user[] = { { "user", "hi", NULL, NULL } };
+	const char *src = getenv("HEARTH_SRC");
+	engine_model_params p = engine_model_default_params();
+	char path[4096], err[ENGINE_ERRLEN];
+	engine_model *m = NULL;
+	char *out = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/assets/hearth-tiny.q8_0.gguf", src ? src : ".");
+	p.path = path;
+	p.vocab_only = true;
+	if (engine_model_load(&p, &m, err, sizeof(err))) {
+		fprintf(stderr, "test_chat: %s: %s: default-model check skipped\n", path, err);
+		return;
+	}
+	assert_int_equal(engine_chat_render(m, ENGINE_CHAT_AUTO, user, 1, NULL, true, &out), 0);
+	expect_start(out, "<|im_start|>system\nYou are Hearth, a voice assistant for the home. "
+		     "Use the tools to act. Answer briefly. Politely refuse requests the tools "
+		     "cannot do.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n");
+	engine_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_default_system),
+		cmocka_unit_test(test_default_system_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
