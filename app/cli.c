@@ -47,7 +47,7 @@ static const struct opt opts[] = {
 	{ "trusted", OPT_STR, F(trusted), M(CMD_SERVE), "NETS", "clients served without a token: loopback (default) or none" },
 	{ "max-sessions", OPT_INT, F(max_sessions), M(CMD_SERVE), "N", "concurrent sessions (default 10)" },
 	{ "prompt", OPT_STR, F(prompt), M(CMD_CHAT) | M(CMD_BENCH), "TEXT", "chat: run once on TEXT; bench: prompt lengths, e.g. 128,512" },
-	{ "system", OPT_STR, F(system), M(CMD_CHAT) | M(CMD_SERVE) | M(CMD_BENCH), "TEXT", "system prompt (bench serve: every client's)" },
+	{ "system", OPT_STR, F(system), M(CMD_CHAT) | M(CMD_SERVE) | M(CMD_BENCH), "TEXT", "system prompt (serve: of conversations that bring none, instead of the model's default; bench serve: every client's)" },
 	{ "raw", OPT_BOOL, F(raw), M(CMD_CHAT), NULL, "feed the prompt as is, without the chat template" },
 	{ "max-tokens", OPT_INT, F(max_tokens), M_GEN, "N", "most tokens to generate" },
 	{ "temperature", OPT_FLOAT, F(temperature), M_GEN, "T", "sampling temperature (0 = greedy)" },

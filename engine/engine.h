@@ -182,6 +182,12 @@ int engine_chat_format_parse(const char *name);
 int engine_chat_render(const engine_model *m, engine_chat_format fmt,
 		       const engine_chat_msg *msgs, int n_msgs,
 		       const char *tools_json, bool add_assistant, char **out);
+/* The same with default_system in place of the model's own default system
+ * prompt (NULL: the model's). */
+int engine_chat_render_sys(const engine_model *m, engine_chat_format fmt,
+			   const char *default_system,
+			   const engine_chat_msg *msgs, int n_msgs,
+			   const char *tools_json, bool add_assistant, char **out);
 
 /* ---------------------------------------------------------------------------
  * Context (per session: KV cache, scratch, logits).

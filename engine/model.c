@@ -639,9 +639,10 @@ int engine_chat_format_parse(const char *name)
 	return -1;
 }
 
-int engine_chat_render(const engine_model *m, engine_chat_format fmt,
-		       const engine_chat_msg *msgs, int n_msgs,
-		       const char *tools_json, bool add_assistant, char **out)
+int engine_chat_render_sys(const engine_model *m, engine_chat_format fmt,
+			   const char *default_system,
+			   const engine_chat_msg *msgs, int n_msgs,
+			   const char *tools_json, bool add_assistant, char **out)
 {
 	int32_t bos = engine_vocab_bos(m->vocab);
 	char err[256];
@@ -649,6 +650,15 @@ int engine_chat_render(const engine_model *m, engine_chat_format fmt,
 	if (fmt == ENGINE_CHAT_AUTO)
 		fmt = engine_chat_format_of(m);
 	return engine_chat_render_fmt(fmt, bos >= 0 ? engine_vocab_text(m->vocab, bos) : NULL,
-				      m->default_system, msgs, n_msgs, tools_json,
-				      add_assistant, out, err, sizeof(err));
+				      default_system ? default_system : m->default_system,
+				      msgs, n_msgs, tools_json, add_assistant, out, err,
+				      sizeof(err));
+}
+
+int engine_chat_render(const engine_model *m, engine_chat_format fmt,
+		       const engine_chat_msg *msgs, int n_msgs,
+		       const char *tools_json, bool add_assistant, char **out)
+{
+	return engine_chat_render_sys(m, fmt, NULL, msgs, n_msgs, tools_json,
+				      add_assistant, out);
 }

@@ -91,7 +91,8 @@ static int tokenize_prompt(pipeline *pl, struct pl_job *j)
 	size_t tl, fl;
 	int rc, n;
 
-	rc = engine_chat_render(pl->m, pl->fmt, j->msgs, j->n_msgs, tools, true, &text);
+	rc = engine_chat_render_sys(pl->m, pl->fmt, pl->system, j->msgs, j->n_msgs, tools,
+				    true, &text);
 	if (rc)
 		return rc;
 	j->forced = forced_prefix(j);

@@ -109,6 +109,9 @@ typedef struct pipeline_params {
 				   budget that reads at most 4 GiB of weights per
 				   value (128 tokens for the embedded model);
 				   ≤ 1 = plain greedy */
+	const char *system;     /* system prompt of conversations that bring
+				   none (copied); NULL = the model's default
+				   (engine_chat_render_sys) */
 } pipeline_params;
 
 pipeline_params pipeline_default_params(void);

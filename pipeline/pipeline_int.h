@@ -79,6 +79,7 @@ struct pipeline {
 	engine_model *m;
 	int la_budget;         /* lookahead tokens per guarded value */
 	engine_chat_format fmt;
+	char *system;          /* pipeline_params.system, owned, or NULL */
 	char name[128];
 	pthread_t thread;
 	bool thread_started;

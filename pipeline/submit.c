@@ -231,6 +231,11 @@ int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 		return HEARTH_ENOMEM;
 	pl->p = *p;
 	pl->p.model_path = NULL; /* borrowed during the call only */
+	pl->p.system = NULL;
+	if (p->system && *p->system && !(pl->system = strdup(p->system))) {
+		free(pl);
+		return HEARTH_ENOMEM;
+	}
 	pl->sessions = calloc((size_t)p->max_sessions, sizeof(*pl->sessions));
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->cv, NULL);
@@ -298,6 +303,7 @@ void pipeline_free(pipeline *pl)
 	free(pl->bctx);
 	free(pl->btok);
 	engine_model_free(pl->m);
+	free(pl->system);
 	free(pl->sessions);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_cond_destroy(&pl->cv);

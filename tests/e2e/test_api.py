@@ -547,6 +547,44 @@ async def test_batching(port):
           (passes0, passes1, rows0, rows1))
 
 
+def prompt_tokens(port, messages):
+    st, body, _ = http(port, "POST", "/v1/chat/completions",
+                       chat(messages=messages, max_tokens=1, temperature=0))
+    return json.loads(body)["usage"]["prompt_tokens"] if st == 200 else (st, body[:200])
+
+
+def test_system_flag(model, main_port):
+    """`serve --system TEXT`: the system prompt of conversations that bring none."""
+    sys_text = "You answer in one short sentence and never use tools unless asked."
+    user = [{"role": "user", "content": "turn on the light"}]
+    own = [{"role": "system", "content": sys_text}] + user
+    other = [{"role": "system", "content": "Hi."}] + user
+    port = free_port()
+    srv = subprocess.Popen([HEARTH, "serve", "--listen", f"127.0.0.1:{port}", "--model", model,
+                            "--ctx", "512", "--system", sys_text], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                if http(port, "GET", "/health", timeout=1)[0] == 200:
+                    break
+            except Exception:
+                time.sleep(0.1)
+        a, b, c = prompt_tokens(port, user), prompt_tokens(port, own), prompt_tokens(port, other)
+        check("--system: a conversation without a system message gets it", a == b, (a, b))
+        check("--system: a conversation's own system message wins", c != b, (b, c))
+        plain = prompt_tokens(main_port, user)
+        check("without --system (and no model default) no system turn is added",
+              isinstance(plain, int) and plain < a, (plain, a))
+    finally:
+        srv.terminate()
+        try:
+            rc = srv.wait(30)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rc = -9
+        check("--system server exits 0 on SIGTERM", rc == 0, rc)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="hearth-api-")
     model = os.path.join(tmp, "qwen2-q8")
@@ -574,6 +612,7 @@ def main():
         asyncio.run(test_prefix_cache(port))
         asyncio.run(test_batching(port))
         test_metrics(port)
+        test_system_flag(model + ".gguf", port)
     finally:
         srv.terminate()
         try:
