@@ -424,6 +424,15 @@ static void chatml_tool_result(struct sbuf *b, const engine_chat_msg *msgs,
 		sb_add(b, "<|im_end|>\n");
 }
 
+static void chatml_turn(struct sbuf *b, const engine_chat_msg *m)
+{
+	sb_add(b, "<|im_start|>");
+	sb_add(b, m->role);
+	sb_add(b, "\n");
+	sb_add(b, m->content);
+	sb_add(b, "<|im_end|>\n");
+}
+
 /* The conversation's own system message, else the model's default (a
  * message of its own; NULL if the model has none). */
 static const engine_chat_msg *system_msg(const engine_chat_msg *msgs, int n,
@@ -451,9 +460,7 @@ static int render_chatml(struct sbuf *b, const char *default_system,
 		chatml_system_with_tools(b, sys, t);
 		i = n > 0 && sys == msgs;
 	} else if (sys == &dflt) {
-		sb_add(b, "<|im_start|>system\n");
-		sb_add(b, default_system);
-		sb_add(b, "<|im_end|>\n");
+		chatml_turn(b, sys);
 	}
 	for (; !rc && i < n; i++) {
 		const engine_chat_msg *m = &msgs[i];
@@ -468,11 +475,7 @@ static int render_chatml(struct sbuf *b, const char *default_system,
 		if (!rc && cs.n > 0) {
 			chatml_assistant_calls(b, m, &cs);
 		} else if (!rc) {
-			sb_add(b, "<|im_start|>");
-			sb_add(b, m->role);
-			sb_add(b, "\n");
-			sb_add(b, m->content);
-			sb_add(b, "<|im_end|>\n");
+			chatml_turn(b, m);
 		}
 		calls_free(&cs);
 	}
