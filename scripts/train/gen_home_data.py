@@ -36,6 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chatml  # noqa: E402
+import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
 # ---------------------------------------------------------------------------
@@ -653,6 +654,9 @@ def _novel(rng, value, dict_ok=True):
 COMBO_SHARE = [0.0]       # set by --combo-share
 SYLLABLE_NAMES = [False]  # set by --syllable-names
 EXTRACT_GRAMMAR = [False] # set by --extract-grammar
+COMPOSED_FRAMES = [False] # set by --composed-frames
+UNK_VERB_SHARE = [0.0]    # set by --unk-verb-share
+HELDOUT_SET = ["v1"]      # set by --heldout-set
 _COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
 _HELDOUT_VALUES = [" %s " % v for pool in _SLOT_POOLS for v in pool[1]]
 
@@ -927,8 +931,49 @@ _OWN_FRAMES = [k for k in T if k not in ("refuse", "chat")]
 
 
 def heldout_frames():
-    """Every held-out sentence frame, out-of-scope request and chat phrase."""
-    return [f for k in _OWN_FRAMES for f in T[k][1]] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
+    """Every held-out sentence frame of both held-out sets (v1 and v2), out-of-scope request
+    and chat phrase: training contains none of them whichever set is evaluated."""
+    return [f for k in _OWN_FRAMES for f in T[k][1]] + [f for fs in heldout_v2.FRAMES.values() for f in fs] \
+        + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
+
+
+def heldout_templates(key):
+    """The held-out frames a held-out item of this key is drawn from."""
+    if HELDOUT_SET[0] == "v2" and key in heldout_v2.FRAMES:
+        return heldout_v2.FRAMES[key]
+    return T[key][1]
+
+
+_COMPOSED_T = {}
+_UNK_OK = set()
+
+
+def _unknown_verb_frames(cores):
+    """Training cores whose first word may become a word the model never saw.
+
+    A user's verb the model does not know ("strike milk from the list") was
+    copied into the value: in training every unseen word was a value. Where
+    the rest of a frame fixes the call whatever its first word (the same
+    remainder follows two or more different verbs, all of one key: "{item}
+    from the shopping list"), an invented first word keeps the call right and
+    teaches that an unknown verb is not part of the value. Frames whose verb
+    decides the call ("turn on/off the {room} lights") never qualify.
+    """
+    def rest(c):
+        # tails stripped: "{v} the {room} {l} please" exists for "on" only, but
+        # "the {room} lights please" does not say on
+        w = c.split(" ", 1)
+        return home_phrases._norm(w[1]) if len(w) == 2 and w[0].isalpha() and "{" in w[1] else None
+
+    keys, firsts = {}, {}
+    for k, lst in cores.items():
+        for c in lst:
+            r = rest(c)
+            if r:
+                keys.setdefault(r, set()).add(k.lstrip("+"))
+                firsts.setdefault(r, set()).add(c.split(" ", 1)[0])
+    return {c for lst in cores.values() for c in lst
+            if rest(c) and len(keys[rest(c)]) == 1 and len(firsts[rest(c)]) >= 2}
 
 
 def train_frames():
@@ -941,7 +986,14 @@ def train_frames():
         cores = {k: T[k][0] + grammar.get(k, []) for k in _OWN_FRAMES}
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests()
         cores["chat"] = [c for c, _ in CHAT[0] + home_phrases.CHAT_EXTRA]
+        if COMPOSED_FRAMES[0]:
+            cores.update({"+" + k: v for k, v in home_phrases.COMPOSED.items()})
         cores, dropped = home_phrases.check_disjoint(cores, heldout_frames())
+        for k in [k for k in cores if k.startswith("+")]:
+            _COMPOSED_T[k[1:]] = cores.pop(k)
+        tool_cores = {k: v for k, v in cores.items() if k in _OWN_FRAMES and k != "extract"}
+        tool_cores.update({"+" + k: v for k, v in _COMPOSED_T.items()})
+        _UNK_OK.update(_unknown_verb_frames(tool_cores))
         replies = dict(CHAT[0] + home_phrases.CHAT_EXTRA)
         cores["chat"] = [(c, replies[c]) for c in cores["chat"]]
         cores["refuse"] = T["refuse"][0]
@@ -952,9 +1004,17 @@ def train_frames():
 
 def user_turn(rng, split, key, slots, noisy):
     if split == 0:
-        tpl = home_phrases.dress(rng, rng.choice(train_frames()[key]))
+        frames = train_frames()[key]
+        extra = _COMPOSED_T.get(key)
+        # composed frames at most half of a key's requests: they outnumber the hand-written ones
+        if extra and rng.random() < min(0.5, len(extra) / (len(extra) + len(frames))):
+            frames = extra
+        core = rng.choice(frames)
+        if UNK_VERB_SHARE[0] and core in _UNK_OK and rng.random() < UNK_VERB_SHARE[0]:
+            core = _fresh_word(rng) + " " + core.split(" ", 1)[1]
+        tpl = home_phrases.dress(rng, core)
     else:
-        tpl = rng.choice(T[key][split])
+        tpl = rng.choice(heldout_templates(key))
     return fill(rng, tpl, slots, noisy)
 
 
@@ -1096,7 +1156,18 @@ def main():
                          "(else T['extract']'s hand-written ones only)")
     ap.add_argument("--entity-share", type=float, default=0.12,
                     help="share of training conversations that are entity extraction")
+    ap.add_argument("--composed-frames", action="store_true",
+                    help="also train on home_phrases.COMPOSED (labels anywhere, positive twins of negations)")
+    ap.add_argument("--unk-verb-share", type=float, default=0.0,
+                    help="share of eligible training requests whose first word is invented "
+                         "(see _unknown_verb_frames)")
+    ap.add_argument("--heldout-set", choices=["v1", "v2"], default="v1",
+                    help="held-out frames: v1 (gen_home_data.T, also read to diagnose misses) or "
+                         "v2 (heldout_v2.py, written blind and only measured)")
     a = ap.parse_args()
+    COMPOSED_FRAMES[0] = a.composed_frames
+    UNK_VERB_SHARE[0] = a.unk_verb_share
+    HELDOUT_SET[0] = a.heldout_set
     NOVEL_SHARE[0] = a.novel_share
     LETTER_SHARE[0] = a.letter_share
     DICT_SHARE[0] = a.dict_share

@@ -308,6 +308,37 @@ CORES["get_date"] = [
     "can you tell me the date", "which weekday is it today", "whats the date",
 ]
 
+# Composed frames (gen_home_data.py --composed-frames). A label was only
+# ever where a dozen labelled frames put it, so a label said elsewhere
+# ("... for the gym", at the front, or named afterwards) was dropped or a
+# frame word taken for it; composing every unlabelled timer and alarm
+# frame with the ways people attach a name puts labels everywhere the
+# unlabelled request can go. Negated frames get their positive twins: "i
+# don't need the {room} lights" (off) without "i need the {room} lights" (on)
+# taught that "need" and "light" together mean off.
+_LABEL_PRE = ["for {label}, ", "for {label} ", "for the {label}, ", "for the {label} ", "{label}: ",
+              "{label}, ", "it's for {label}, ", "this one's for the {label}, "]
+_LABEL_POST = [" for {label}", " for the {label}", ", it's for {label}", ", it's for the {label}",
+               ", call it {label}", ", label it {label}", " and call it {label}", " named {label}",
+               ", name it {label}", " called {label}", " labelled {label}", ", that's for the {label}"]
+
+
+def _labelled(cores):
+    """Every unlabelled core with a label put before or after it."""
+    return [p + c for c in cores for p in _LABEL_PRE] + [c + q for c in cores for q in _LABEL_POST]
+
+
+COMPOSED = {
+    "set_timer_label": _labelled(CORES["set_timer"]),
+    "set_alarm_label": _labelled(CORES["set_alarm"]),
+    "cancel_timer_label": [c.replace("the timer", "the timer for the {label}") for c in CORES["cancel_timer"]
+                           if c.count("the timer") == 1],
+    "light_on": _x(["i need the {room} {l}"], l=LIGHTS),
+    "light_off": _x(["i don't need the {room} {l} on"], l=LIGHTS),
+    "switch_on": ["i need the {device}"],
+}
+
+
 # Out-of-scope requests: actions Hearth has no tool for, grouped so the
 # model sees what a refusal looks like across many verbs and objects.
 _FOODS = ["a pizza", "sushi", "thai food", "a burger", "chinese food", "a salad", "dinner", "groceries online",

@@ -13,6 +13,9 @@
   punctuation, so " paris" and "\\"paris" share the pieces of "paris" (what
   lets the model copy a spoken value into a JSON string token for token).
 - frame_report.py groups held-out results by the request's frame.
+- The second held-out set (--heldout-set v2) draws from its own frames.
+- Composed frames and invented first words (--composed-frames,
+  --unk-verb-share) keep every call right and out of held-out frames.
 
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """
@@ -269,8 +272,106 @@ def test_frame_report():
           % dict(stat))
 
 
+def _frame_re(f):
+    """A regex for the user turns a frame makes (slots any text; lead-ins, tails, case and
+    punctuation around it allowed)."""
+    parts = [".+" if x.startswith("{") else re.escape(x) for x in g._split_template(f.lower())]
+    return re.compile(r"(^|.* )%s( .*|$)" % "".join(parts))
+
+
+def _turn(item):
+    return re.sub(r"[?!.,]", "", [m for m in item["messages"] if m["role"] == "user"][-1]["content"].lower())
+
+
+def test_heldout_v2():
+    """--heldout-set v2 draws held-out requests from heldout_v2's frames (the blind test
+    set), none of which is a training frame or a first-set frame."""
+    import heldout_v2
+    v2 = [f for fs in heldout_v2.FRAMES.values() for f in fs]
+    v1 = {home_phrases._norm(f) for k in g._OWN_FRAMES for f in g.T[k][1]}
+    check(len(v2) > 100 and not v1 & {home_phrases._norm(f) for f in v2},
+          "%d second-set frames, none a first-set frame" % len(v2))
+    check(set(v2) <= set(g.heldout_frames()), "second-set frames are among those training excludes")
+    saved = g.HELDOUT_SET[0]
+    with tempfile.TemporaryDirectory() as d:
+        got = {}
+        for name in ("v1", "v2"):
+            path = os.path.join(d, name + ".jsonl")
+            sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "300", "--seed", "99",
+                        "--heldout-set", name, "--heldout-out", path]
+            g.main()
+            with open(path) as f:
+                got[name] = [_turn(it) for it in map(json.loads, f) if it["kind"] == "tool_call"]
+    g.HELDOUT_SET[0] = saved
+    only1 = [_frame_re(f) for k in g._OWN_FRAMES if k in heldout_v2.FRAMES for f in g.T[k][1]]
+    only2 = [_frame_re(f) for f in v2]
+
+    def share(turns, res):
+        return sum(any(r.match(t) for r in res) for t in turns) / len(turns)
+    a, b = share(got["v2"], only2), share(got["v2"], only1)
+    c, e = share(got["v1"], only1), share(got["v1"], only2)
+    check(a > 0.5 and c > 0.5 and b < 0.15 and e < 0.15,
+          "v2 requests match second-set frames (%.0f %%; first-set %.0f %%), v1 requests first-set ones "
+          "(%.0f %%; second-set %.0f %%)" % (100 * a, 100 * b, 100 * c, 100 * e))
+
+
+def test_composed_and_unknown_verbs():
+    """--composed-frames: labels before and after every unlabelled timer/alarm frame, none
+    a held-out frame. --unk-verb-share: only frames whose other words fix the call get an
+    invented first word, and that word never reaches an argument."""
+    saved = g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0]
+    caches = (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK)
+
+    def reset():
+        for c in caches:
+            c.clear()
+    g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0] = True, 1.0
+    reset()
+    g.train_frames()
+    comp = g._COMPOSED_T
+    held = {home_phrases._norm(f) for f in g.heldout_frames()}
+    n = sum(len(v) for v in comp.values())
+    check(n > 1000 and "for {label}, set an alarm for {time}" in comp["set_alarm_label"]
+          and "set a timer for {dur}, call it {label}" in comp["set_timer_label"]
+          and not held & {home_phrases._norm(f) for v in comp.values() for f in v},
+          "%d composed frames, labels before and after, none a held-out frame" % n)
+    ok = g._UNK_OK
+    check("remove {item} from the shopping list" in ok and "delete {todo} from the todo list" in ok
+          and "turn on the {room} lights" in ok    # "on the {room} lights" says on
+          and not {"activate the {room} lights", "kill the {room} lights", "activate the {room} lights please",
+                   "open the {room} blinds", "close the {room} blinds", "start the {device}"} & ok,
+          "%d frames may take an unknown verb; none where the verb decides the call" % len(ok))
+    rng = random.Random(5)
+    frame_words = set(re.findall(r"[a-z']+", " ".join(str(f) for v in g.train_frames().values()
+                                                    if isinstance(v, list) for f in v).lower()))
+    invented = leaked = 0
+    for _ in range(1500):
+        conv = g.conversation(rng, 0, noise=0.0, entity_share=0)
+        ms = conv["messages"]
+        for i, m in enumerate(ms[:-1]):
+            if m["role"] != "user" or not ms[i + 1].get("tool_calls"):
+                continue
+            words = m["content"].lower().replace(",", "").split()
+            new = [w for w in words if w.isalpha() and w not in frame_words]
+            vals = [str(v).lower() for v in ms[i + 1]["tool_calls"][0]["arguments"].values()]
+            if not new or words[0] != new[0]:
+                continue
+            # a frame that opens with its value ("{item} is bought, ...") is not a verb
+            if any(" ".join(words).startswith(v) for v in vals):
+                continue
+            invented += 1
+            leaked += any(new[0] in v.split() for v in vals)
+    g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0] = saved
+    reset()
+    check(invented > 50 and leaked < invented * 0.05,
+          "%d requests open with an invented verb; in %d it is also an argument word (by chance: a "
+          "value's own invented word)" % (invented, leaked))
+
+
 def main():
     test_frame_report()
+    test_heldout_v2()
+    test_composed_and_unknown_verbs()
     test_word_pieces()
     test_dict_words()
     test_verbatim()
