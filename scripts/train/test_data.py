@@ -15,7 +15,8 @@
 - frame_report.py groups held-out results by the request's frame.
 - The second held-out set (--heldout-set v2) draws from its own frames.
 - Composed frames and invented first words (--composed-frames,
-  --unk-verb-share) keep every call right and out of held-out frames.
+  --unk-verb-share) keep every call right and out of held-out frames;
+  --fold-dev trains on the first set's frames, never the second's.
 
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """
@@ -368,10 +369,38 @@ def test_composed_and_unknown_verbs():
           "value's own invented word)" % (invented, leaked))
 
 
+def test_fold_dev():
+    """--fold-dev trains on the first set's frames of the keys the second set covers, never on
+    a second-set frame or the first set's other frames; it refuses to evaluate on the first set."""
+    import heldout_v2
+    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
+        c.clear()
+    g.FOLD_DEV[0] = True
+    fr = g.train_frames()
+    train = {home_phrases._norm(f) for k, v in fr.items() if k not in ("dropped", "chat")
+             for f in v if isinstance(f, str)}
+    v2 = {home_phrases._norm(f) for fs in heldout_v2.FRAMES.values() for f in fs}
+    ok = ("illuminate the {room}" in fr["light_on"] and "abort the timer" not in fr["cancel_timer"]
+          and not train & v2)
+    g.FOLD_DEV[0] = False
+    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
+        c.clear()
+    check(ok, "--fold-dev: first-set frames of covered keys are training frames, others and the "
+              "second set's are not")
+    sys.argv = ["gen", "--out", tempfile.gettempdir(), "--train", "0", "--fold-dev"]
+    try:
+        g.main()
+        refused = False
+    except SystemExit:
+        refused = True
+    check(refused, "--fold-dev without --heldout-set v2 is refused")
+
+
 def main():
     test_frame_report()
     test_heldout_v2()
     test_composed_and_unknown_verbs()
+    test_fold_dev()
     test_word_pieces()
     test_dict_words()
     test_verbatim()
