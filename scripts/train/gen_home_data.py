@@ -609,7 +609,10 @@ def _dict_words():
     if not _DICT:
         if not os.path.exists(DICT_PATH):
             sys.exit("gen_home_data: --dict-share needs %s (apt-get install wamerican)" % DICT_PATH)
-        frames = heldout_frames() + home_phrases.LEADS + home_phrases.TAILS
+        # The second set's words leave the dictionary only for data evaluated on it: the
+        # stages before it existed keep their invented words (v2 frames are no training frames
+        # either way).
+        frames = heldout_frames(HELDOUT_SET[0] == "v2") + home_phrases.LEADS + home_phrases.TAILS
         for fs in train_frames().values():     # lists of frames or (chat, reply) pairs
             frames += [f if isinstance(f, str) else f[0] for f in fs] if isinstance(fs, list) else []
         banned = _HELDOUT_WORDS | {w for f in frames for w in re.findall(r"[a-z]+", f.lower())}
@@ -936,11 +939,11 @@ def _folded(key):
     return FOLD_DEV[0] and key in heldout_v2.FRAMES
 
 
-def heldout_frames():
+def heldout_frames(with_v2=True):
     """Every held-out sentence frame of both held-out sets (v1 and v2; v1's folded keys not),
     out-of-scope request and chat phrase: training contains none of them."""
     return [f for k in _OWN_FRAMES if not _folded(k) for f in T[k][1]] \
-        + [f for fs in heldout_v2.FRAMES.values() for f in fs] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
+        + [f for fs in heldout_v2.FRAMES.values() if with_v2 for f in fs] + OUT_OF_SCOPE[1] + [c for c, _ in CHAT[1]]
 
 
 def heldout_templates(key):

@@ -128,11 +128,22 @@ def test_dict_words():
     """Dictionary words for invented values: many, plain, and none a word of
     a held-out value or of any sentence frame (training or held-out)."""
     words = g._dict_words()
-    frame_words = {w for f in g.heldout_frames() for w in re.findall(r"[a-z]+", f.lower())}
+    frame_words = {w for f in g.heldout_frames(False) for w in re.findall(r"[a-z]+", f.lower())}
     check(len(words) > 20000 and all(re.fullmatch(r"[a-z]{3,12}", w) for w in words),
           "%d dictionary words, lower-case a-z, 3 to 12 letters" % len(words))
     clash = set(words) & (g._HELDOUT_WORDS | frame_words)
     check(not clash, "no dictionary word is a held-out value's or frame's word (%s)" % sorted(clash)[:3])
+    # data evaluated on the second set: its words leave the dictionary too
+    saved = g.HELDOUT_SET[0], list(g._DICT)
+    g.HELDOUT_SET[0] = "v2"
+    g._DICT.clear()
+    v2_words = {w for f in g.heldout_frames() for w in re.findall(r"[a-z]+", f.lower())} - frame_words
+    clash2 = set(g._dict_words()) & v2_words
+    g.HELDOUT_SET[0] = saved[0]
+    g._DICT[:] = saved[1]
+    check(len(v2_words) > 20 and v2_words & set(words) and not clash2,
+          "with --heldout-set v2 none of the %d words only the second set's frames hold is a "
+          "dictionary word (%s)" % (len(v2_words), sorted(clash2)[:3]))
 
 
 def pairs(args):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e: the shipped default model, assets/hearth-tiny.q8_0.gguf, on ten
-# held-out requests made fresh by scripts/train/gen_home_data.py (held-out
-# templates and slot values, with a seed the shipped set does not use, so
-# nothing can be a memorised string), run greedily through the real binary
+# held-out requests made fresh by scripts/train/gen_home_data.py (the blind
+# second held-out set's templates, --heldout-set v2, and held-out slot values,
+# with a seed the shipped set does not use, so nothing can be a memorised
+# string), run greedily through the real binary
 # (`hearth bench tools`, tool calls guarded):
 #   mode "guard" (must pass whatever the model's quality):
 #   - every tool-call block in a reply to an item that offered tools is
@@ -39,7 +40,7 @@ fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 if ! "$PY" "$SRC/scripts/train/gen_home_data.py" --out "$tmp" --train 0 --heldout 10 \
-	--seed "$SEED" >"$tmp/gen.log" 2>&1; then
+	--seed "$SEED" --heldout-set v2 >"$tmp/gen.log" 2>&1; then
 	echo "FAIL: gen_home_data.py"; cat "$tmp/gen.log"; exit 1
 fi
 if ! "$HEARTH" bench tools --model "$MODEL" --data "$tmp/heldout.jsonl" --json \
