@@ -38,7 +38,7 @@ echo "== data"
 # only way to get them right) and 15 % of conversations are entity extraction.
 $PY "$T/gen_home_data.py" --out "$WORK/data" --train 80000 --heldout 400 --seed 1234 \
     --novel-share 0.4 --letter-share 0 --entity-share 0.15 \
-    --heldout-out "$ROOT/assets/eval/heldout.jsonl"
+    --heldout-out "$WORK/data/heldout.jsonl"   # the first held-out set (the development set now)
 
 echo "== tokenizer"
 # --word-pieces: no merge joins letters to a space or a quote, so a word the
@@ -145,10 +145,40 @@ entity_stage() {
 entity_stage stage9 5353 3e-4 "$WORK/model-89.pt"
 
 # Stage 10: the same data options on another seed, from that mean, at a
-# lower peak; its checkpoints' mean, averaged with stage 8's mean, is the
-# shipped model (the best of the means tried on five held-out samples:
-# 80.7 % exact calls, entity F1 0.39; stage 8's mean 79.7 % and 0.30).
-entity_stage stage10 6464 2.5e-4 "$WORK/model-final.pt"
+# lower peak; its checkpoints' mean, averaged with stage 8's mean, was the
+# shipped model until stage 12 (the best of the means tried on five samples
+# of the first held-out set: 80.7 % exact calls, entity F1 0.39; stage 8's
+# mean 79.7 % and 0.30; on the second set 81.8 %).
+entity_stage stage10 6464 2.5e-4 "$WORK/model-10.pt"
+
+# Stages 11 and 12 go on from there with two changes to the data, each a
+# failure mode seen on the first held-out set (now the development set):
+# --composed-frames puts a label before or after every unlabelled timer and
+# alarm frame and adds the positive twins of negated frames;
+# --unk-verb-share 0.3 gives 30 % of the frames whose other words fix the
+# call an invented first word, so an unknown verb stops being copied into a
+# value. Both are scored on the second held-out set (--heldout-set v2,
+# heldout_v2.py: written blind, never read for misses). Stage 12 also trains
+# on the first set's frames (--fold-dev). Each stage's last four checkpoints
+# are averaged; stage 12's mean is the shipped model.
+# swa_stage NAME OUT: the mean of a stage's checkpoints 700-1000 into OUT, which becomes CKPT.
+swa_stage() {
+    $PY "$T/average_ckpt.py" --out "$2" "$WORK/$1/model/model-700.pt" "$WORK/$1/model/model-800.pt" \
+        "$WORK/$1/model/model-900.pt" "$CKPT"
+    CKPT=$2
+}
+KEEP_FROM=700
+more stage11 8686 0.75 0.7 100000 1000 2e-4 6 --combo-share 0.3 --syllable-names --extract-grammar \
+    --entity-share 0.2 --composed-frames --unk-verb-share 0.3 --heldout-set v2
+swa_stage stage11 "$WORK/model-11.pt"
+more stage12 3131 0.75 0.7 100000 1000 2e-4 6 --combo-share 0.3 --syllable-names --extract-grammar \
+    --entity-share 0.2 --composed-frames --unk-verb-share 0.3 --heldout-set v2 --fold-dev
+KEEP_FROM=0
+swa_stage stage12 "$WORK/model-12.pt"
+
+echo "== the held-out set: the second (blind) one, seed 1234"
+$PY "$T/gen_home_data.py" --out "$WORK/eval" --train 0 --heldout 400 --seed 1234 --heldout-set v2 \
+    --heldout-out "$ROOT/assets/eval/heldout.jsonl"
 
 echo "== export"
 for ty in F16 Q8_0; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e: the shipped default model, assets/hearth-tiny.q8_0.gguf, on ten
+# e2e: the shipped default model, assets/hearth-tiny.q8_0.gguf, on forty
 # held-out requests made fresh by scripts/train/gen_home_data.py (the blind
 # second held-out set's templates, --heldout-set v2, and held-out slot values,
 # with a seed the shipped set does not use, so nothing can be a memorised
@@ -15,10 +15,13 @@
 #   - the figures the binary prints equal scripts/train/eval_tools.py's own
 #     scoring of the same replies (its score()/summary(), imported with
 #     torch stubbed out: scoring does not use it).
-#   mode "accuracy" (issue 7's acceptance bar):
-#   - at least 8 of the 10 items right (exact tool calls, refusals, chat,
-#     answers, entities: each item scored by its kind);
+#   mode "accuracy" (issue 7's acceptance bar, on these items):
+#   - at least 95 % of the tool-call items' calls exactly right;
 #   - every tool-call block and entity reply valid JSON.
+#   (It was "8 of 10 items right"; with the shipped model at 7 of 10 a
+#   single item decided it, so a float rounding on another CPU could have
+#   flipped the expected failure. Forty items, about 25 of them tool calls,
+#   judged against the issue's own bar, are not decided by one item.)
 #   The shipped hearth-tiny is undertrained (assets/MODEL_CARD.md), so
 #   meson marks the accuracy run should_fail until a better model ships; a
 #   pass then shows up as an unexpected pass, which ./run.sh counts as a
@@ -39,7 +42,7 @@ if [ ! -f "$MODEL" ]; then
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-if ! "$PY" "$SRC/scripts/train/gen_home_data.py" --out "$tmp" --train 0 --heldout 10 \
+if ! "$PY" "$SRC/scripts/train/gen_home_data.py" --out "$tmp" --train 0 --heldout 40 \
 	--seed "$SEED" --heldout-set v2 >"$tmp/gen.log" 2>&1; then
 	echo "FAIL: gen_home_data.py"; cat "$tmp/gen.log"; exit 1
 fi
@@ -127,7 +130,9 @@ def call_matches_schema(block, tools):
 
 
 if mode == "accuracy":
-    check("at least 8/10 items right (%d)" % res["items_ok"], res["items_ok"] >= 8)
+    c = res["counts"]
+    check("at least 95 %% of tool calls exact (%d/%d)" % (c["tool_exact"], c["tool_items"]),
+          c["tool_items"] >= 10 and c["tool_exact"] >= 0.95 * c["tool_items"])
     check("tool-call blocks and entity replies all valid JSON (%d/%d)"
           % (res["counts"]["json_valid"], res["counts"]["json_blocks"]),
           res["counts"]["json_valid"] == res["counts"]["json_blocks"])
