@@ -63,13 +63,17 @@ def strings(x):
             yield from strings(v)
 
 
-def shipped_heldout():
-    """The 400 held-out items train.sh writes (seed 1234), generated anew."""
+def shipped_heldout(first_set=False):
+    """The held-out items train.sh writes to assets/eval/heldout.jsonl (the second set,
+    1,200, seed 1234), or the first set's 400 of seed 1234 (the file's previous content),
+    generated anew."""
+    saved = g.HELDOUT_SET[0]
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "h.jsonl")
-        sys.argv = ["gen", "--out", d, "--train", "0", "--heldout", "400", "--seed", "1234",
-                    "--heldout-out", path]
+        sys.argv = ["gen", "--out", d, "--train", "0", "--seed", "1234", "--heldout-out", path] + \
+            (["--heldout", "400"] if first_set else ["--heldout", "1200", "--heldout-set", "v2"])
         g.main()
+        g.HELDOUT_SET[0] = saved
         with open(path) as f:
             return [json.loads(line) for line in f]
 
@@ -193,7 +197,8 @@ def test_verbatim():
     asset = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../assets/eval/heldout.jsonl")
     with open(asset) as f:
         check([json.loads(line) for line in f] == held,
-              "assets/eval/heldout.jsonl is what the generator writes (seed 1234)")
+              "assets/eval/heldout.jsonl is what the generator writes (second set, seed 1234)")
+    held += shipped_heldout(first_set=True)
     n = bad = 0
     for conv, calls in [(c, [tc for m in c["messages"] for tc in m.get("tool_calls", [])])
                         for c in convs] + \
