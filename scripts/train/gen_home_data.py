@@ -966,7 +966,9 @@ def _unknown_verb_frames(cores):
     remainder follows two or more different verbs, all of one key: "{item}
     from the shopping list"), an invented first word keeps the call right and
     teaches that an unknown verb is not part of the value. Frames whose verb
-    decides the call ("turn on/off the {room} lights") never qualify.
+    decides the call ("activate/kill the {room} lights") never qualify; a
+    particle after it may decide instead ("turn on the {room} lights": "on the
+    {room} lights" is always on).
     """
     def rest(c):
         # tails stripped: "{v} the {room} {l} please" exists for "on" only, but
@@ -974,15 +976,14 @@ def _unknown_verb_frames(cores):
         w = c.split(" ", 1)
         return home_phrases._norm(w[1]) if len(w) == 2 and w[0].isalpha() and "{" in w[1] else None
 
+    rests = {c: rest(c) for lst in cores.values() for c in lst}
     keys, firsts = {}, {}
     for k, lst in cores.items():
         for c in lst:
-            r = rest(c)
-            if r:
-                keys.setdefault(r, set()).add(k.lstrip("+"))
-                firsts.setdefault(r, set()).add(c.split(" ", 1)[0])
-    return {c for lst in cores.values() for c in lst
-            if rest(c) and len(keys[rest(c)]) == 1 and len(firsts[rest(c)]) >= 2}
+            if rests[c]:
+                keys.setdefault(rests[c], set()).add(k.lstrip("+"))
+                firsts.setdefault(rests[c], set()).add(c.split(" ", 1)[0])
+    return {c for c, r in rests.items() if r and len(keys[r]) == 1 and len(firsts[r]) >= 2}
 
 
 def train_frames():
