@@ -177,7 +177,7 @@ KEEP_FROM=0
 swa_stage stage12 "$WORK/model-12.pt"
 
 echo "== the held-out set: the second (blind) one, seed 1234"
-$PY "$T/gen_home_data.py" --out "$WORK/eval" --train 0 --heldout 400 --seed 1234 --heldout-set v2 \
+$PY "$T/gen_home_data.py" --out "$WORK/eval" --train 0 --heldout 1200 --seed 1234 --heldout-set v2 \
     --heldout-out "$ROOT/assets/eval/heldout.jsonl"
 
 echo "== export"

@@ -20,7 +20,7 @@
 #   - every tool-call block and entity reply valid JSON.
 #   (It was "8 of 10 items right"; with the shipped model at 7 of 10 a
 #   single item decided it, so a float rounding on another CPU could have
-#   flipped the expected failure. Forty items, about 25 of them tool calls,
+#   flipped the expected failure. Forty items, about 20 of them tool calls,
 #   judged against the issue's own bar, are not decided by one item.)
 #   The shipped hearth-tiny is undertrained (assets/MODEL_CARD.md), so
 #   meson marks the accuracy run should_fail until a better model ships; a
