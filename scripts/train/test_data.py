@@ -33,6 +33,7 @@ import bpe  # noqa: E402
 import chatml  # noqa: E402
 import gen_home_data as g  # noqa: E402
 import frame_report  # noqa: E402
+import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
 FAILS = []
@@ -78,12 +79,22 @@ def shipped_heldout(first_set=False):
             return [json.loads(line) for line in f]
 
 
+def reset_frames():
+    """Forget gen_home_data's frame caches, so train_frames() follows flags set since."""
+    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
+        c.clear()
+
+
+def train_norms(frames):
+    """Every training request frame of train_frames(), lead-ins and tails stripped."""
+    return {home_phrases._norm(f) for k, v in frames.items() if k not in ("dropped", "chat")
+            for f in v if isinstance(f, str)}
+
+
 def test_disjoint():
     frames = g.train_frames()
     held = {home_phrases._norm(f) for f in g.heldout_frames()}
-    train = {home_phrases._norm(f) for k, v in frames.items() if k not in ("dropped", "chat")
-             for f in v if isinstance(f, str)}
-    train |= {home_phrases._norm(c) for c, _ in frames["chat"]}
+    train = train_norms(frames) | {home_phrases._norm(c) for c, _ in frames["chat"]}
     check(not (held & train), "no held-out frame among %d training frames (%s)"
           % (len(train), sorted(held & train)[:3]))
     heldout_values()
@@ -303,7 +314,6 @@ def _turn(item):
 def test_heldout_v2():
     """--heldout-set v2 draws held-out requests from heldout_v2's frames (the blind test
     set), none of which is a training frame or a first-set frame."""
-    import heldout_v2
     v2 = [f for fs in heldout_v2.FRAMES.values() for f in fs]
     v1 = {home_phrases._norm(f) for k in g._OWN_FRAMES for f in g.T[k][1]}
     check(len(v2) > 100 and not v1 & {home_phrases._norm(f) for f in v2},
@@ -337,13 +347,8 @@ def test_composed_and_unknown_verbs():
     a held-out frame. --unk-verb-share: only frames whose other words fix the call get an
     invented first word, and that word never reaches an argument."""
     saved = g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0]
-    caches = (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK)
-
-    def reset():
-        for c in caches:
-            c.clear()
     g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0] = True, 1.0
-    reset()
+    reset_frames()
     g.train_frames()
     comp = g._COMPOSED_T
     held = {home_phrases._norm(f) for f in g.heldout_frames()}
@@ -379,7 +384,7 @@ def test_composed_and_unknown_verbs():
             invented += 1
             leaked += any(new[0] in v.split() for v in vals)
     g.COMPOSED_FRAMES[0], g.UNK_VERB_SHARE[0] = saved
-    reset()
+    reset_frames()
     check(invented > 50 and leaked < invented * 0.05,
           "%d requests open with an invented verb; in %d it is also an argument word (by chance: a "
           "value's own invented word)" % (invented, leaked))
@@ -388,19 +393,14 @@ def test_composed_and_unknown_verbs():
 def test_fold_dev():
     """--fold-dev trains on the first set's frames of the keys the second set covers, never on
     a second-set frame or the first set's other frames; it refuses to evaluate on the first set."""
-    import heldout_v2
-    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
-        c.clear()
+    reset_frames()
     g.FOLD_DEV[0] = True
     fr = g.train_frames()
-    train = {home_phrases._norm(f) for k, v in fr.items() if k not in ("dropped", "chat")
-             for f in v if isinstance(f, str)}
     v2 = {home_phrases._norm(f) for fs in heldout_v2.FRAMES.values() for f in fs}
     ok = ("illuminate the {room}" in fr["light_on"] and "abort the timer" not in fr["cancel_timer"]
-          and not train & v2)
+          and not train_norms(fr) & v2)
     g.FOLD_DEV[0] = False
-    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
-        c.clear()
+    reset_frames()
     check(ok, "--fold-dev: first-set frames of covered keys are training frames, others and the "
               "second set's are not")
     sys.argv = ["gen", "--out", tempfile.gettempdir(), "--train", "0", "--fold-dev"]
