@@ -11,9 +11,10 @@ PKGS=(build-essential meson ninja-build pkg-config
       libcjson-dev libpng-dev libjpeg-dev libsqlite3-dev libmosquitto-dev libsoxr-dev
       libcmocka-dev python3)
 # Only the tests need these: numpy references, a WebSocket client, curl,
-# the word list the training generator draws invented slot values from,
+# the word list the training generator draws invented slot values from and
+# the WordNet database it draws verb synonyms from (scripts/train/synonyms.py),
 # and the aarch64 cross compiler + qemu-user that run the NEON kernels.
-TEST_PKGS=(python3-numpy python3-websockets curl wamerican
+TEST_PKGS=(python3-numpy python3-websockets curl wamerican wordnet-base
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 step() { printf '==> %s\n' "$*"; }

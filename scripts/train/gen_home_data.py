@@ -38,6 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chatml  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
+import synonyms  # noqa: E402
+import written_frames  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Prompts and tool schemas (terse: the tool block is prefilled once and cached).
@@ -661,6 +663,11 @@ COMPOSED_FRAMES = [False] # set by --composed-frames
 UNK_VERB_SHARE = [0.0]    # set by --unk-verb-share
 HELDOUT_SET = ["v1"]      # set by --heldout-set
 FOLD_DEV = [False]        # set by --fold-dev
+WRITTEN_FRAMES = [False]  # set by --written-frames
+WRITTEN_CHAT = [False]    # set by --written-chat
+VERB_SYNONYMS = [0.0]     # set by --verb-synonyms
+_WORDNET = []
+_HELD_NORMS = set()
 _COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
 _HELDOUT_VALUES = [" %s " % v for pool in _SLOT_POOLS for v in pool[1]]
 
@@ -993,9 +1000,12 @@ def train_frames():
         # the composed extraction frames only with --extract-grammar: their
         # words would otherwise leave the dictionary, changing earlier data
         grammar = {k: v for k, v in home_phrases.CORES.items() if k != "extract" or EXTRACT_GRAMMAR[0]}
-        cores = {k: T[k][0] + (T[k][1] if _folded(k) else []) + grammar.get(k, []) for k in _OWN_FRAMES}
-        cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests()
-        cores["chat"] = [c for c, _ in CHAT[0] + home_phrases.CHAT_EXTRA]
+        cores = {k: T[k][0] + (T[k][1] if _folded(k) else []) + grammar.get(k, [])
+                 + (written_frames.FRAMES.get(k, []) if WRITTEN_FRAMES[0] else []) for k in _OWN_FRAMES}
+        chat = CHAT[0] + home_phrases.CHAT_EXTRA + (written_frames.CHAT if WRITTEN_CHAT[0] else [])
+        cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests() \
+            + (written_frames.OOS if WRITTEN_CHAT[0] else [])
+        cores["chat"] = [c for c, _ in chat]
         if COMPOSED_FRAMES[0]:
             cores.update({"+" + k: v for k, v in home_phrases.COMPOSED.items()})
         cores, dropped = home_phrases.check_disjoint(cores, heldout_frames())
@@ -1004,12 +1014,26 @@ def train_frames():
         tool_cores = {k: v for k, v in cores.items() if k in _OWN_FRAMES and k != "extract"}
         tool_cores.update({"+" + k: v for k, v in _COMPOSED_T.items()})
         _UNK_OK.update(_unknown_verb_frames(tool_cores))
-        replies = dict(CHAT[0] + home_phrases.CHAT_EXTRA)
+        replies = dict(chat)
         cores["chat"] = [(c, replies[c]) for c in cores["chat"]]
         cores["refuse"] = T["refuse"][0]
         _TRAIN_T.update(cores)
         _TRAIN_T["dropped"] = dropped
     return _TRAIN_T
+
+
+def _verb_synonym(rng, core):
+    """core with its opening verb swapped for a WordNet synonym (synonyms.py: words the
+    templates never use, "shut" for "close", "halt" for "stop"), unless that makes a
+    held-out frame or the verb has none."""
+    if not _WORDNET:
+        if not synonyms.available():
+            sys.exit("gen_home_data: --verb-synonyms needs WordNet (apt-get install wordnet-base)")
+        _WORDNET.append(synonyms.WordNet())
+    if not _HELD_NORMS:
+        _HELD_NORMS.update(home_phrases._norm(f) for f in heldout_frames())
+    swapped = _WORDNET[0].swap_verb(rng, core)
+    return swapped if swapped and home_phrases._norm(swapped) not in _HELD_NORMS else core
 
 
 def user_turn(rng, split, key, slots, noisy):
@@ -1022,6 +1046,8 @@ def user_turn(rng, split, key, slots, noisy):
         core = rng.choice(frames)
         if UNK_VERB_SHARE[0] and core in _UNK_OK and rng.random() < UNK_VERB_SHARE[0]:
             core = _fresh_word(rng) + " " + core.split(" ", 1)[1]
+        elif VERB_SYNONYMS[0] and rng.random() < VERB_SYNONYMS[0]:
+            core = _verb_synonym(rng, core)
         tpl = home_phrases.dress(rng, core)
     else:
         tpl = rng.choice(heldout_templates(key))
@@ -1178,10 +1204,19 @@ def main():
                     help="train on the first held-out set's request frames too, of every key the "
                          "second set covers (its values, chat and refusal phrasings stay held out); "
                          "needs --heldout-set v2")
+    ap.add_argument("--written-frames", action="store_true",
+                    help="also train on written_frames.py (phrasings written blind to both held-out sets)")
+    ap.add_argument("--written-chat", action="store_true",
+                    help="also train on written_frames.CHAT and .OOS (small talk, requests to refuse)")
+    ap.add_argument("--verb-synonyms", type=float, default=0.0,
+                    help="share of training requests whose opening verb becomes a WordNet synonym")
     a = ap.parse_args()
     if a.fold_dev and a.heldout_set != "v2":
         ap.error("--fold-dev trains on the first held-out set: evaluate with --heldout-set v2")
     FOLD_DEV[0] = a.fold_dev
+    WRITTEN_FRAMES[0] = a.written_frames
+    VERB_SYNONYMS[0] = a.verb_synonyms
+    WRITTEN_CHAT[0] = a.written_chat
     COMPOSED_FRAMES[0] = a.composed_frames
     UNK_VERB_SHARE[0] = a.unk_verb_share
     HELDOUT_SET[0] = a.heldout_set

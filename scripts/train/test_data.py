@@ -17,6 +17,11 @@
 - Composed frames and invented first words (--composed-frames,
   --unk-verb-share) keep every call right and out of held-out frames;
   --fold-dev trains on the first set's frames, never the second's.
+- WordNet synonyms (synonyms.py, --verb-synonyms) swap a request's opening
+  verb for a common synonym, never into a held-out frame.
+- Written frames (--written-frames) use exactly their kind's slots, become
+  training frames only with the flag, and never when they equal a held-out
+  frame of either set.
 
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """
@@ -33,6 +38,8 @@ import bpe  # noqa: E402
 import chatml  # noqa: E402
 import gen_home_data as g  # noqa: E402
 import frame_report  # noqa: E402
+import synonyms  # noqa: E402
+import written_frames  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -81,7 +88,7 @@ def shipped_heldout(first_set=False):
 
 def reset_frames():
     """Forget gen_home_data's frame caches, so train_frames() follows flags set since."""
-    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK):
+    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK, g._HELD_NORMS):
         c.clear()
 
 
@@ -412,7 +419,82 @@ def test_fold_dev():
     check(refused, "--fold-dev without --heldout-set v2 is refused")
 
 
+def test_written_frames():
+    """written_frames.py: each frame has its kind's slots (those of the kind's training frames)
+    and speech-like text; --written-frames trains on them minus every held-out frame of both
+    sets, and requests are drawn from them; without the flag they stay out."""
+    bad = []
+    for k, fs in written_frames.FRAMES.items():
+        # every slot once: a kind's training frames all use the same slots
+        slots = {tuple(sorted(re.findall(r"\{(\w+)\}", f))) for f in g.T[k][0]} if k in g.T else set()
+        bad += [(k, f) for f in fs if len(slots) != 1 or tuple(sorted(re.findall(r"\{(\w+)\}", f))) not in slots
+                or not re.fullmatch(r"[a-z0-9' %{}]+", f)]
+    n = sum(len(fs) for fs in written_frames.FRAMES.values())
+    check(n >= 1000 and not bad, "%d written frames, each with its kind's slots (bad: %s)" % (n, bad[:3]))
+    held = {home_phrases._norm(f) for f in g.heldout_frames()}
+    mine = {(k, f) for k, fs in written_frames.FRAMES.items() for f in fs}
+    fresh = {(k, f) for k, f in mine if f not in g.train_frames()[k]}
+    reset_frames()
+    g.WRITTEN_FRAMES[0] = True
+    fr = g.train_frames()
+    kept = {(k, f) for k, f in mine if f in fr[k]}
+    with tempfile.TemporaryDirectory() as d:
+        sys.argv = ["gen", "--out", d, "--train", "3000", "--heldout", "0", "--seed", "5",
+                    "--written-frames"]
+        g.main()
+        with open(os.path.join(d, "train.jsonl")) as f:
+            turns = [_turn(c) for c in map(json.loads, f) if c["kind"] == "tool_call"]
+    g.WRITTEN_FRAMES[0] = False
+    reset_frames()
+    dropped = {(k, f) for k, f in mine if home_phrases._norm(f) in held}
+    check(fresh and dropped and kept == mine - dropped and not train_norms(fr) & held,
+          "--written-frames trains on %d of them; the %d equal to a held-out frame stay out; "
+          "%d were not training frames without the flag" % (len(kept), len(dropped), len(fresh)))
+    res = [_frame_re(f) for k, f in fresh - dropped if len(f.split(" ")) > 3]
+    hits = sum(any(r.match(t) for r in res) for t in turns[:600])
+    check(hits >= 20, "%d of 600 training requests come from written frames the grammar lacks" % hits)
+    reset_frames()
+    g.WRITTEN_CHAT[0] = True
+    fr = g.train_frames()
+    chat, oos = {c for c, _ in fr["chat"]}, set(fr["oos"])
+    g.WRITTEN_CHAT[0] = False
+    reset_frames()
+    held_chat = {home_phrases._norm(c) for c, _ in g.CHAT[1]} | {home_phrases._norm(o) for o in g.OUT_OF_SCOPE[1]}
+    lines = [c for c, _ in written_frames.CHAT] + written_frames.OOS
+    check(len(lines) > 400 and all((c in chat or c in oos) != (home_phrases._norm(c) in held_chat)
+                                   for c in lines)
+          and not {c for c, _ in written_frames.CHAT} & set(written_frames.OOS),
+          "--written-chat trains on every written small-talk line and request to refuse but the "
+          "held-out ones (%d of %d)" % (sum(home_phrases._norm(c) in held_chat for c in lines), len(lines)))
+
+
+def test_verb_synonyms():
+    """synonyms.py reads WordNet's common senses only; a request's opening verb (a phrasal verb
+    whole) becomes a synonym, never a modal or a slot; --verb-synonyms keeps held-out frames out."""
+    wn = synonyms.WordNet()
+    rng = random.Random(1)
+    check("shut" in wn.synonyms("close", "verb") and "near" not in wn.synonyms("close", "verb")
+          and wn.swap_verb(rng, "turn off the {room} lights") == "switch off the {room} lights"
+          and wn.swap_verb(rng, "can you close the {room} blinds") is None
+          and wn.swap_verb(rng, "{room} lights off") is None,
+          "close -> shut (not near), turn off -> switch off, no swap of 'can' or a slot")
+    reset_frames()
+    g.HELDOUT_SET[0], g.VERB_SYNONYMS[0] = "v2", 1.0
+    held = {home_phrases._norm(f) for f in g.heldout_frames()}
+    fr = g.train_frames()
+    out = [g._verb_synonym(rng, f) for k in g._OWN_FRAMES if k != "extract" for f in fr[k]]
+    firsts = {f.split(" ")[0] for k in g._OWN_FRAMES for f in fr[k]}
+    g.HELDOUT_SET[0], g.VERB_SYNONYMS[0] = "v1", 0.0
+    reset_frames()
+    new = [o for o in out if o.split(" ")[0] not in firsts]
+    check(len(new) > 100 and not {home_phrases._norm(o) for o in out} & held,
+          "%d of %d training frames open with a verb no frame opens with; none is a held-out frame"
+          % (len(new), len(out)))
+
+
 def main():
+    test_verb_synonyms()
+    test_written_frames()
     test_frame_report()
     test_heldout_v2()
     test_composed_and_unknown_verbs()

@@ -10,7 +10,7 @@
 # response_format replies guarded, as the server runs them).
 #
 # Needs /usr/bin/python3 with python3-torch and python3-numpy (Debian:
-# apt-get install -y python3-torch python3-numpy libopenblas0-pthread wamerican) and a
+# apt-get install -y python3-torch python3-numpy libopenblas0-pthread wamerican wordnet-base) and a
 # built hearth (HEARTH, default build-rel/app/hearth; built with meson when
 # absent). Only training needs torch; the engine and its tests do not.
 #
