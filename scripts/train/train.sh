@@ -176,7 +176,7 @@ entity_stage stage10 6464 2.5e-4 "$WORK/model-10.pt"
 # heldout_v2.py: written blind, never read for misses). Stage 12 also trains
 # on the first set's frames (--fold-dev). Stage 13 gives half of the
 # eligible frames an invented verb, at a lower peak. Each stage's last four
-# checkpoints are averaged; stage 13's mean is the shipped model.
+# checkpoints are averaged (stage 13's mean was the shipped model until stage 16).
 KEEP_FROM=700
 more stage11 8686 0.75 0.7 100000 1000 2e-4 6 --combo-share 0.3 --syllable-names --extract-grammar \
     --entity-share 0.2 --composed-frames --unk-verb-share 0.3 --heldout-set v2
@@ -219,6 +219,17 @@ more stage15 9191 0.75 0.7 100000 1000 1.5e-4 6 --combo-share 0.3 --syllable-nam
     --written-chat
 KEEP_FROM=0
 swa_stage stage15 "$WORK/model-15.pt"
+
+# Stage 16 swaps the opening verb of 15 % of requests for a WordNet synonym
+# (--verb-synonyms 0.15, synonyms.py: common senses only, a phrasal verb as
+# one, never a modal or a slot): exact calls 89.1 -> 91.6 % on the five
+# samples. Its checkpoints' mean is the shipped model.
+KEEP_FROM=700
+more stage16 4848 0.75 0.7 100000 1000 1.5e-4 6 --combo-share 0.3 --syllable-names --extract-grammar \
+    --entity-share 0.2 --composed-frames --unk-verb-share 0.5 --heldout-set v2 --fold-dev --written-frames \
+    --written-chat --verb-synonyms 0.15
+KEEP_FROM=0
+swa_stage stage16 "$WORK/model-16.pt"
 
 echo "== the held-out set: the second (blind) one, seed 1234"
 $PY "$T/gen_home_data.py" --out "$WORK/eval" --train 0 --heldout 1200 --seed 1234 --heldout-set v2 \
