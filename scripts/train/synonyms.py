@@ -1,19 +1,20 @@
 """synonyms.py — common synonyms of a word, from Debian's WordNet (package wordnet-base).
 
 A model trained from scratch on templates knows only the words the templates
-use: a request with a verb or noun it never saw ("extinguish", "douse") is a
-phrasing it cannot read, which no amount of slot variety fixes (the misses
-that remained on the held-out sets were of that kind). A pretrained base
-model would bring that word knowledge; none can be had here, so the training
-data borrows it from a dictionary instead: a frame word is swapped for a
-WordNet synonym, so the same call follows many more words.
+use: a request with a verb it never saw is a phrasing it cannot read, which
+no amount of slot variety fixes (most misses left on the first held-out set
+were of that kind). A pretrained base model would bring that word knowledge;
+none can be had here, so the training data borrows it from a dictionary: a
+request's opening verb is swapped for a WordNet synonym (swap_verb), so the
+same call follows many more verbs.
 
-Only well-attested senses and synonyms are used, so the swaps stay ordinary
-English: a word's senses are those its SemCor tag counts (cntlist.rev) show in
-use, at least a fifth as often as its most used sense of that part of
-speech; a synonym must itself be tagged in that sense at least once ("close"
--> "shut", not "close up"; "light" the lamp, not "light" the colour). Multi-
-word lemmas come back with spaces ("switch off"), at most two words.
+Only well-attested senses and synonyms are used, so most swaps stay ordinary
+English: a word is read as the part of speech it is most used as (or the one
+asked for), its senses are those its SemCor tag counts (cntlist.rev) show in
+use at least 0.35 times as often as its most used sense, and a synonym must
+itself be tagged in that sense at least once ("close" -> "shut", "shut down";
+not "near", an adjective, nor "close up", never tagged). Multi-word lemmas
+come back with spaces ("switch off"), at most two words.
 
 Usage: synonyms.py WORD...   (prints each word's synonyms)
 """
@@ -43,7 +44,6 @@ class WordNet:
     def __init__(self, root=WORDNET):
         if not os.path.exists(os.path.join(root, "cntlist.rev")):
             raise FileNotFoundError("%s: no WordNet database (apt-get install wordnet-base)" % root)
-        self.root = root
         self.count = {}       # sense key -> SemCor tag count
         with open(os.path.join(root, "cntlist.rev")) as f:
             for line in f:
@@ -84,8 +84,8 @@ class WordNet:
         key = word.replace(" ", "_")
         found = set()
         best = None   # the part of speech the word is most used as: "close" a verb, not "near"
-        for pos in [pos] if pos else _POS:
-            sets = [self.synset(pos, o) for o in self.index.get((pos, key), [])]
+        for p in [pos] if pos else _POS:
+            sets = [self.synset(p, o) for o in self.index.get((p, key), [])]
             own = [dict(s).get(key, 0) for s in sets]
             if own and (best is None or sum(own) > sum(best[1])):
                 best = (sets, own)
@@ -101,7 +101,6 @@ class WordNet:
                         found.add(text)
         self._cache[(word, pos)] = sorted(found)
         return self._cache[(word, pos)]
-
 
     def is_verb(self, phrase):
         return ("verb", phrase.replace(" ", "_")) in self.index
