@@ -21,7 +21,8 @@
   verb for a common synonym, never into a held-out frame.
 - Written frames (--written-frames) use exactly their kind's slots, become
   training frames only with the flag, and never when they equal a held-out
-  frame of either set.
+  frame of either set; the same for written small talk and requests to
+  refuse (--written-chat) against the held-out ones.
 
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """

@@ -17,8 +17,9 @@
 # Usage: scripts/train/train.sh [WORKDIR]      (default: build-train)
 # Environment: THREADS (default 2), STEPS (first stage, default 2600), HEARTH;
 # FROM_GGUF=FILE skips stages 1 to 13 and starts stage 14 from that file's
-# weights and tokenizer (import_gguf.py), e.g. a copy of the F16 file shipped
-# before stage 14: about 1.5 hours instead of 8.
+# weights and tokenizer (import_gguf.py): the F16 file shipped before stage
+# 14 is `git show 86f238b:assets/hearth-tiny.f16.gguf > stage13.f16.gguf`;
+# about 1.5 hours instead of 8.5.
 # Stages: the first trains from scratch; each later one goes on from the
 # previous checkpoint on fresh data (see more() below).
 # Outputs: assets/hearth-tiny.f16.gguf, assets/hearth-tiny.q8_0.gguf,
