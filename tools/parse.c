@@ -365,7 +365,9 @@ int tools_parser_feed(tools_parser *p, const char *s, size_t n)
 
 	if (buf_add(&p->in, s, n))
 		return HEARTH_ENOMEM;
-	while (progress) {
+	/* An empty buffer has nothing to step over, and before the first byte
+	 * it has no storage either: memmem must not see its NULL. */
+	while (progress && p->in.len) {
 		progress = false;
 		rc = p->inside ? step_inside(p, &progress)
 			       : step_outside(p, &progress);

@@ -209,6 +209,29 @@ static void test_utf8_split_and_invalid(void **state)
 	assert_string_equal(g.text, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+/* A token can decode to no bytes (a special token, half a character held
+ * back): the pipeline then feeds an empty piece, first of all before any
+ * text, when the parser's buffer has never been allocated. */
+static void test_empty_pieces(void **state)
+{
+	tools_parser_cbs cbs;
+	tools_parser *p;
+	struct got g;
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	cbs = (tools_parser_cbs){ on_text, on_call, &g };
+	assert_int_equal(tools_parser_new(&cbs, &p), 0);
+	assert_int_equal(tools_parser_feed(p, "", 0), 0);
+	assert_int_equal(tools_parser_feed(p, NULL, 0), 0);
+	assert_int_equal(tools_parser_feed(p, "ok", 2), 0);
+	assert_int_equal(tools_parser_feed(p, "", 0), 0);
+	assert_int_equal(tools_parser_finish(p), 0);
+	assert_string_equal(g.text, "ok");
+	assert_int_equal(g.n_calls, 0);
+	tools_parser_free(p);
+}
+
 static void test_utf8_valid(void **state)
 {
 	(void)state;
@@ -232,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_tag_prefix_held_then_released),
 		cmocka_unit_test(test_utf8_split_and_invalid),
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_empty_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
