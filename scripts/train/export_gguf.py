@@ -40,6 +40,11 @@ import chatml  # noqa: E402
 import gen_home_data  # noqa: E402
 from gguf_writer import GGUFWriter  # noqa: E402
 
+# GGUF tensor name within a block -> llama_model.Llama parameter name (import_gguf.py reads them back)
+BLOCK_TENSORS = [("attn_norm", "attn_norm.weight"), ("attn_q", "wq.weight"), ("attn_k", "wk.weight"),
+                 ("attn_v", "wv.weight"), ("attn_output", "wo.weight"), ("ffn_norm", "ffn_norm.weight"),
+                 ("ffn_gate", "w_gate.weight"), ("ffn_up", "w_up.weight"), ("ffn_down", "w_down.weight")]
+
 # llama.cpp's llama_ftype values for general.file_type
 FILE_TYPES = {"F32": 0, "F16": 1, "Q8_0": 7}
 
@@ -87,11 +92,8 @@ def export(ckpt_path, out_path, type_name, name, tok_path=None, default_system="
         return sd[key].float().numpy()
 
     w.add_tensor("token_embd.weight", t("tok_emb.weight"), type_name)     # (V, D)
-    names = [("attn_norm", "attn_norm.weight"), ("attn_q", "wq.weight"), ("attn_k", "wk.weight"),
-             ("attn_v", "wv.weight"), ("attn_output", "wo.weight"), ("ffn_norm", "ffn_norm.weight"),
-             ("ffn_gate", "w_gate.weight"), ("ffn_up", "w_up.weight"), ("ffn_down", "w_down.weight")]
     for i in range(cfg["n_layers"]):
-        for gname, tname in names:
+        for gname, tname in BLOCK_TENSORS:
             a = t("layers.%d.%s" % (i, tname))
             w.add_tensor("blk.%d.%s.weight" % (i, gname), a, "F32" if a.ndim == 1 else type_name)
     w.add_tensor("output_norm.weight", t("norm.weight"), "F32")

@@ -1,7 +1,7 @@
 """import_gguf.py — a llama GGUF written by export_gguf.py back into a checkpoint and tokenizer.
 
 The inverse of export_gguf.py, so a training stage can go on from the
-shipped assets/hearth-tiny.f16.gguf without rerunning train.sh's seven hours
+shipped assets/hearth-tiny.f16.gguf without rerunning train.sh's 8.5 hours
 (checkpoints live in the git-ignored build-train*/ folders and do not
 survive a fresh clone). F16 weights come back within F16 rounding (about
 1e-3 relative), which continued training does not notice; Q8_0 also loads,
@@ -24,14 +24,9 @@ sys.path.insert(0, _HERE)
 sys.path.insert(0, os.path.dirname(_HERE))
 import bpe  # noqa: E402
 import reference  # noqa: E402  (scripts/reference.py: tensor decoding)
+from export_gguf import BLOCK_TENSORS  # noqa: E402
 from gguf_reader import GGUFFile  # noqa: E402
 from llama_model import Config  # noqa: E402
-
-# GGUF tensor name within a block -> llama_model.Llama parameter name
-_BLOCK = [("attn_norm", "attn_norm.weight"), ("attn_q", "wq.weight"), ("attn_k", "wk.weight"),
-          ("attn_v", "wv.weight"), ("attn_output", "wo.weight"), ("ffn_norm", "ffn_norm.weight"),
-          ("ffn_gate", "w_gate.weight"), ("ffn_up", "w_up.weight"), ("ffn_down", "w_down.weight")]
-
 
 def _f32(x):
     # GGUF stores these as f32: 1e-5 reads back 9.9999997e-06, and train_lm.py
@@ -52,9 +47,9 @@ def load(path):
 
     n_layers = int(g.get("llama.block_count"))
     emb = w("token_embd.weight")                                   # (V, D)
-    out = w("output.weight")                                       # (V, D)
-    # export_gguf writes a tied head out as output.weight: equal bytes mean tied
-    tied = bytes(g.tensors["token_embd.weight"].raw) == bytes(g.tensors["output.weight"].raw)
+    # export_gguf writes a tied head out as output.weight: equal bytes (or none) mean tied
+    tied = "output.weight" not in g.tensors \
+        or bytes(g.tensors["token_embd.weight"].raw) == bytes(g.tensors["output.weight"].raw)
     cfg = Config(vocab_size=emb.shape[0], dim=int(g.get("llama.embedding_length")),
                  n_layers=n_layers, n_heads=int(g.get("llama.attention.head_count")),
                  n_kv_heads=int(g.get("llama.attention.head_count_kv")),
@@ -64,9 +59,9 @@ def load(path):
                  norm_eps=_f32(g.get("llama.attention.layer_norm_rms_epsilon")), tied=tied)
     sd = {"tok_emb.weight": emb, "norm.weight": w("output_norm.weight")}
     if not tied:
-        sd["output.weight"] = out
+        sd["output.weight"] = w("output.weight")                    # (V, D)
     for i in range(n_layers):
-        for gname, tname in _BLOCK:
+        for gname, tname in BLOCK_TENSORS:
             sd["layers.%d.%s" % (i, tname)] = w("blk.%d.%s.weight" % (i, gname))
     tok = bpe.Tokenizer(list(g.get("tokenizer.ggml.tokens")), [int(t) for t in g.get("tokenizer.ggml.token_type")],
                         list(g.get("tokenizer.ggml.merges")))

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # e2e: the shipped default model, assets/hearth-tiny.q8_0.gguf, on forty
-# (guard mode) or four hundred (accuracy mode) held-out requests made fresh by scripts/train/gen_home_data.py (the blind
-# second held-out set's templates, --heldout-set v2, and held-out slot values,
-# with a seed the shipped set does not use, so nothing can be a memorised
-# string), run greedily through the real binary
-# (`hearth bench tools`, tool calls guarded):
+# (guard mode) or four hundred (accuracy mode) held-out requests made fresh
+# by scripts/train/gen_home_data.py (the blind second held-out set's
+# templates, --heldout-set v2, and held-out slot values, with a seed the
+# shipped set does not use, so nothing can be a memorised string), run
+# greedily through the real binary (`hearth bench tools`, tool calls guarded):
 #   mode "guard" (must pass whatever the model's quality):
 #   - every tool-call block in a reply to an item that offered tools is
 #     valid JSON naming an offered tool, with arguments that match its
