@@ -41,6 +41,8 @@ import gen_home_data as g  # noqa: E402
 import frame_report  # noqa: E402
 import synonyms  # noqa: E402
 import written_frames  # noqa: E402
+import written_frames_b  # noqa: E402
+import written_frames_c  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -420,40 +422,50 @@ def test_fold_dev():
     check(refused, "--fold-dev without --heldout-set v2 is refused")
 
 
-def test_written_frames():
-    """written_frames.py: each frame has its kind's slots (those of the kind's training frames)
-    and speech-like text; --written-frames trains on them minus every held-out frame of both
-    sets, and requests are drawn from them; without the flag they stay out."""
+def _written_batch(frames, flag, opt, least):
+    """One batch of written frames: each frame has its kind's slots (those of the kind's training
+    frames) and speech-like text; with its flag training has them minus every held-out frame of
+    both sets (flag, set by option opt), and requests are drawn from them; without it they stay out."""
     bad = []
-    for k, fs in written_frames.FRAMES.items():
+    for k, fs in frames.items():
         # every slot once: a kind's training frames all use the same slots
         slots = {tuple(sorted(re.findall(r"\{(\w+)\}", f))) for f in g.T[k][0]} if k in g.T else set()
         bad += [(k, f) for f in fs if len(slots) != 1 or tuple(sorted(re.findall(r"\{(\w+)\}", f))) not in slots
                 or not re.fullmatch(r"[a-z0-9' %{}]+", f)]
-    n = sum(len(fs) for fs in written_frames.FRAMES.values())
-    check(n >= 1000 and not bad, "%d written frames, each with its kind's slots (bad: %s)" % (n, bad[:3]))
+    n = sum(len(fs) for fs in frames.values())
+    check(n >= least and not bad, "%s: %d written frames, each with its kind's slots (bad: %s)"
+          % (opt, n, bad[:3]))
     held = {home_phrases._norm(f) for f in g.heldout_frames()}
-    mine = {(k, f) for k, fs in written_frames.FRAMES.items() for f in fs}
+    mine = {(k, f) for k, fs in frames.items() for f in fs}
     fresh = {(k, f) for k, f in mine if f not in g.train_frames()[k]}
     reset_frames()
-    g.WRITTEN_FRAMES[0] = True
+    flag[0] = True
     fr = g.train_frames()
     kept = {(k, f) for k, f in mine if f in fr[k]}
     with tempfile.TemporaryDirectory() as d:
         sys.argv = ["gen", "--out", d, "--train", "3000", "--heldout", "0", "--seed", "5",
-                    "--written-frames"]
+                    opt]
         g.main()
         with open(os.path.join(d, "train.jsonl")) as f:
             turns = [_turn(c) for c in map(json.loads, f) if c["kind"] == "tool_call"]
-    g.WRITTEN_FRAMES[0] = False
+    flag[0] = False
     reset_frames()
     dropped = {(k, f) for k, f in mine if home_phrases._norm(f) in held}
     check(fresh and dropped and kept == mine - dropped and not train_norms(fr) & held,
-          "--written-frames trains on %d of them; the %d equal to a held-out frame stay out; "
-          "%d were not training frames without the flag" % (len(kept), len(dropped), len(fresh)))
+          "%s trains on %d of them; the %d equal to a held-out frame stay out; "
+          "%d were not training frames without the flag" % (opt, len(kept), len(dropped), len(fresh)))
     res = [_frame_re(f) for k, f in fresh - dropped if len(f.split(" ")) > 3]
     hits = sum(any(r.match(t) for r in res) for t in turns[:600])
-    check(hits >= 20, "%d of 600 training requests come from written frames the grammar lacks" % hits)
+    check(hits >= 20, "%s: %d of 600 training requests come from written frames the grammar lacks"
+          % (opt, hits))
+
+
+def test_written_frames():
+    """The written batches (written_frames, _b, _c: --written-frames, -b, -c), and
+    written_frames' small talk and requests to refuse (--written-chat)."""
+    _written_batch(written_frames.FRAMES, g.WRITTEN_FRAMES, "--written-frames", 1000)
+    _written_batch(written_frames_b.FRAMES, g.WRITTEN_FRAMES_B, "--written-frames-b", 2000)
+    _written_batch(written_frames_c.FRAMES, g.WRITTEN_FRAMES_C, "--written-frames-c", 2000)
     reset_frames()
     g.WRITTEN_CHAT[0] = True
     fr = g.train_frames()
