@@ -28,6 +28,7 @@ Same seed, same files.
 """
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -40,8 +41,6 @@ import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 import synonyms  # noqa: E402
 import written_frames  # noqa: E402
-import written_frames_b  # noqa: E402
-import written_frames_c  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Prompts and tool schemas (terse: the tool block is prefilled once and cached).
@@ -667,8 +666,7 @@ HELDOUT_SET = ["v1"]      # set by --heldout-set
 FOLD_DEV = [False]        # set by --fold-dev
 WRITTEN_FRAMES = [False]  # set by --written-frames
 WRITTEN_CHAT = [False]    # set by --written-chat
-WRITTEN_FRAMES_B = [False]  # set by --written-frames-b
-WRITTEN_FRAMES_C = [False]  # set by --written-frames-c
+WRITTEN_BATCHES = []      # modules written_frames_<x>, set by --written-batches
 VERB_SYNONYMS = [0.0]     # set by --verb-synonyms
 _WORDNET = []
 _HELD_NORMS = set()
@@ -1006,8 +1004,7 @@ def train_frames():
         grammar = {k: v for k, v in home_phrases.CORES.items() if k != "extract" or EXTRACT_GRAMMAR[0]}
         cores = {k: T[k][0] + (T[k][1] if _folded(k) else []) + grammar.get(k, [])
                  + (written_frames.FRAMES.get(k, []) if WRITTEN_FRAMES[0] else [])
-                 + (written_frames_b.FRAMES.get(k, []) if WRITTEN_FRAMES_B[0] else [])
-                 + (written_frames_c.FRAMES.get(k, []) if WRITTEN_FRAMES_C[0] else []) for k in _OWN_FRAMES}
+                 + [f for m in WRITTEN_BATCHES for f in m.FRAMES.get(k, [])] for k in _OWN_FRAMES}
         chat = CHAT[0] + home_phrases.CHAT_EXTRA + (written_frames.CHAT if WRITTEN_CHAT[0] else [])
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests() \
             + (written_frames.OOS if WRITTEN_CHAT[0] else [])
@@ -1212,10 +1209,9 @@ def main():
                          "needs --heldout-set v2")
     ap.add_argument("--written-frames", action="store_true",
                     help="also train on written_frames.py (phrasings written blind to both held-out sets)")
-    ap.add_argument("--written-frames-b", action="store_true",
-                    help="also train on written_frames_b.py (a second batch by three more authors, as blind)")
-    ap.add_argument("--written-frames-c", action="store_true",
-                    help="also train on written_frames_c.py (a third batch by three more authors, as blind)")
+    ap.add_argument("--written-batches", nargs="+", default=[], choices=["b", "c", "d"],
+                    help="also train on these further batches of written frames (written_frames_b.py, "
+                         "_c, _d: three more authors each, as blind)")
     ap.add_argument("--written-chat", action="store_true",
                     help="also train on written_frames.CHAT and .OOS (small talk, requests to refuse)")
     ap.add_argument("--verb-synonyms", type=float, default=0.0,
@@ -1227,8 +1223,7 @@ def main():
     WRITTEN_FRAMES[0] = a.written_frames
     VERB_SYNONYMS[0] = a.verb_synonyms
     WRITTEN_CHAT[0] = a.written_chat
-    WRITTEN_FRAMES_B[0] = a.written_frames_b
-    WRITTEN_FRAMES_C[0] = a.written_frames_c
+    WRITTEN_BATCHES[:] = [importlib.import_module("written_frames_" + b) for b in a.written_batches]
     COMPOSED_FRAMES[0] = a.composed_frames
     UNK_VERB_SHARE[0] = a.unk_verb_share
     HELDOUT_SET[0] = a.heldout_set

@@ -27,6 +27,7 @@
 Standard library only (no torch, no numpy). Exit 0 pass, 1 fail.
 """
 
+import importlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ import synonyms  # noqa: E402
 import written_frames  # noqa: E402
 import written_frames_b  # noqa: E402
 import written_frames_c  # noqa: E402
+import written_frames_d  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -422,10 +424,19 @@ def test_fold_dev():
     check(refused, "--fold-dev without --heldout-set v2 is refused")
 
 
-def _written_batch(frames, flag, opt, least):
+def _use_written(opts, on):
+    """Set gen_home_data's state as its options opts (one batch of written frames) would."""
+    if opts[0] == "--written-frames":
+        g.WRITTEN_FRAMES[0] = on
+    else:
+        g.WRITTEN_BATCHES[:] = [importlib.import_module("written_frames_" + opts[1])] if on else []
+
+
+def _written_batch(frames, opts, least):
     """One batch of written frames: each frame has its kind's slots (those of the kind's training
-    frames) and speech-like text; with its flag training has them minus every held-out frame of
-    both sets (flag, set by option opt), and requests are drawn from them; without it they stay out."""
+    frames) and speech-like text; with its options opts training has them minus every held-out
+    frame of both sets, and requests are drawn from them; without them they stay out."""
+    opt = " ".join(opts)
     bad = []
     for k, fs in frames.items():
         # every slot once: a kind's training frames all use the same slots
@@ -439,16 +450,16 @@ def _written_batch(frames, flag, opt, least):
     mine = {(k, f) for k, fs in frames.items() for f in fs}
     fresh = {(k, f) for k, f in mine if f not in g.train_frames()[k]}
     reset_frames()
-    flag[0] = True
+    _use_written(opts, True)
     fr = g.train_frames()
     kept = {(k, f) for k, f in mine if f in fr[k]}
     with tempfile.TemporaryDirectory() as d:
         sys.argv = ["gen", "--out", d, "--train", "3000", "--heldout", "0", "--seed", "5",
-                    opt]
+                    ] + opts
         g.main()
         with open(os.path.join(d, "train.jsonl")) as f:
             turns = [_turn(c) for c in map(json.loads, f) if c["kind"] == "tool_call"]
-    flag[0] = False
+    _use_written(opts, False)
     reset_frames()
     dropped = {(k, f) for k, f in mine if home_phrases._norm(f) in held}
     check(fresh and dropped and kept == mine - dropped and not train_norms(fr) & held,
@@ -461,11 +472,11 @@ def _written_batch(frames, flag, opt, least):
 
 
 def test_written_frames():
-    """The written batches (written_frames, _b, _c: --written-frames, -b, -c), and
+    """The written batches (written_frames, _b, _c, _d: --written-frames, --written-batches), and
     written_frames' small talk and requests to refuse (--written-chat)."""
-    _written_batch(written_frames.FRAMES, g.WRITTEN_FRAMES, "--written-frames", 1000)
-    _written_batch(written_frames_b.FRAMES, g.WRITTEN_FRAMES_B, "--written-frames-b", 2000)
-    _written_batch(written_frames_c.FRAMES, g.WRITTEN_FRAMES_C, "--written-frames-c", 2000)
+    _written_batch(written_frames.FRAMES, ["--written-frames"], 1000)
+    for b, m in (("b", written_frames_b), ("c", written_frames_c), ("d", written_frames_d)):
+        _written_batch(m.FRAMES, ["--written-batches", b], 2000)
     reset_frames()
     g.WRITTEN_CHAT[0] = True
     fr = g.train_frames()
