@@ -351,9 +351,9 @@ def fill(rng, template, slots, noisy):
             out.append(piece)
     text = "".join(out)
     if noisy:
-        text = text.lower()
-        for ch in "?!,.":
-            text = text.replace(ch, "")
+        # a recognizer drops punctuation but writes "22.5" as it is: dropping
+        # that point too made "225 degrees" mean 22.5, a call no one could get
+        text = re.sub(r"[?!,]|(?<!\d)\.|\.(?!\d)", "", text.lower())
     else:
         r = rng.random()
         if r < 0.3:

@@ -192,6 +192,28 @@ def test_reproducible():
         check(outs[0] == outs[1] and outs[0].count("\n") == 60, "same seed, same held-out file")
 
 
+def test_decimal_points():
+    """Noise drops punctuation but not a decimal point: every call's number with a fraction
+    (22.5 degrees, 23.1 + 10) is written in the user's turn as it is, or spoken ("point",
+    "half"), in training and in both held-out sets alike; "225 degrees" never means 22.5."""
+    rng = random.Random(12)
+    convs = [g.conversation(rng, 0, entity_share=0) for _ in range(3000)]
+    items = [(c, [tc for m in c["messages"] for tc in m.get("tool_calls", [])]) for c in convs]
+    items += [(h, h["expected"].get("tool_calls", []))
+              for h in shipped_heldout() + shipped_heldout(first_set=True)]
+    n = bad = 0
+    for conv, calls in items:
+        user = " ".join(m["content"] for m in conv["messages"] if m["role"] == "user")
+        for tc in calls:
+            for v in tc["arguments"].values():
+                nums = re.findall(r"\d+\.\d+", v) if isinstance(v, str) else \
+                    ["%g" % v] if isinstance(v, float) and v != int(v) else []
+                for x in nums:
+                    n += 1
+                    bad += x not in user and "point" not in user and "half" not in user
+    check(n > 50 and bad == 0, "%d numbers with a fraction, all in the user's words (%d not)" % (n, bad))
+
+
 def verbatim_props(conv, name):
     if conv["kind"] == "entities":
         return {"people", "places"}
@@ -526,6 +548,7 @@ def main():
     test_word_pieces()
     test_dict_words()
     test_verbatim()
+    test_decimal_points()
     test_disjoint()
     test_reproducible()
     test_extract_grammar()
