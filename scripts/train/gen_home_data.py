@@ -668,6 +668,7 @@ WRITTEN_FRAMES = [False]  # set by --written-frames
 WRITTEN_CHAT = [False]    # set by --written-chat
 WRITTEN_BATCHES = []      # modules written_frames_<x>, set by --written-batches
 VERB_SYNONYMS = [0.0]     # set by --verb-synonyms
+WRITTEN_SHARE = [0.0]     # set by --written-share
 _WORDNET = []
 _HELD_NORMS = set()
 _COMBO_POOLS = (ROOMS, DEVICES, SHOP_ITEMS, TIMER_LABELS, ALARM_LABELS)
@@ -964,6 +965,8 @@ def heldout_templates(key):
 
 _COMPOSED_T = {}
 _UNK_OK = set()
+_WRITTEN_T = {}  # key -> the training frames only the written batches have
+_WRITTEN_SPLIT = {}  # key -> (its written-only frames, the others), for --written-share
 
 
 def _unknown_verb_frames(cores):
@@ -1002,9 +1005,11 @@ def train_frames():
         # the composed extraction frames only with --extract-grammar: their
         # words would otherwise leave the dictionary, changing earlier data
         grammar = {k: v for k, v in home_phrases.CORES.items() if k != "extract" or EXTRACT_GRAMMAR[0]}
-        cores = {k: T[k][0] + (T[k][1] if _folded(k) else []) + grammar.get(k, [])
-                 + (written_frames.FRAMES.get(k, []) if WRITTEN_FRAMES[0] else [])
-                 + [f for m in WRITTEN_BATCHES for f in m.FRAMES.get(k, [])] for k in _OWN_FRAMES}
+        own = {k: T[k][0] + (T[k][1] if _folded(k) else []) + grammar.get(k, []) for k in _OWN_FRAMES}
+        written = {k: (written_frames.FRAMES.get(k, []) if WRITTEN_FRAMES[0] else [])
+                   + [f for m in WRITTEN_BATCHES for f in m.FRAMES.get(k, [])] for k in _OWN_FRAMES}
+        cores = {k: own[k] + written[k] for k in _OWN_FRAMES}
+        _WRITTEN_T.update({k: set(written[k]) - set(own[k]) for k in _OWN_FRAMES})
         chat = CHAT[0] + home_phrases.CHAT_EXTRA + (written_frames.CHAT if WRITTEN_CHAT[0] else [])
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests() \
             + (written_frames.OOS if WRITTEN_CHAT[0] else [])
@@ -1046,6 +1051,15 @@ def user_turn(rng, split, key, slots, noisy):
         # composed frames at most half of a key's requests: they outnumber the hand-written ones
         if extra and rng.random() < min(0.5, len(extra) / (len(extra) + len(frames))):
             frames = extra
+        elif WRITTEN_SHARE[0]:
+            # thousands of written frames would otherwise crowd out the grammar's few dozen
+            # in a small kind (add_note: 28 of 203 with every batch): draw from the written ones this often
+            if key not in _WRITTEN_SPLIT:
+                w = _WRITTEN_T.get(key, set())
+                _WRITTEN_SPLIT[key] = ([f for f in frames if f in w], [f for f in frames if f not in w])
+            mine, rest = _WRITTEN_SPLIT[key]
+            if mine and rest:
+                frames = mine if rng.random() < WRITTEN_SHARE[0] else rest
         core = rng.choice(frames)
         if UNK_VERB_SHARE[0] and core in _UNK_OK and rng.random() < UNK_VERB_SHARE[0]:
             core = _fresh_word(rng) + " " + core.split(" ", 1)[1]
@@ -1214,6 +1228,9 @@ def main():
                          "_c, _d: three more authors each, as blind)")
     ap.add_argument("--written-chat", action="store_true",
                     help="also train on written_frames.CHAT and .OOS (small talk, requests to refuse)")
+    ap.add_argument("--written-share", type=float, default=0.0,
+                    help="share of a kind's requests drawn from its written frames (0: as many as "
+                         "their number among all its frames)")
     ap.add_argument("--verb-synonyms", type=float, default=0.0,
                     help="share of training requests whose opening verb becomes a WordNet synonym")
     a = ap.parse_args()
@@ -1222,6 +1239,7 @@ def main():
     FOLD_DEV[0] = a.fold_dev
     WRITTEN_FRAMES[0] = a.written_frames
     VERB_SYNONYMS[0] = a.verb_synonyms
+    WRITTEN_SHARE[0] = a.written_share
     WRITTEN_CHAT[0] = a.written_chat
     WRITTEN_BATCHES[:] = [importlib.import_module("written_frames_" + b) for b in a.written_batches]
     COMPOSED_FRAMES[0] = a.composed_frames

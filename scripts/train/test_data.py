@@ -93,7 +93,7 @@ def shipped_heldout(first_set=False):
 
 def reset_frames():
     """Forget gen_home_data's frame caches, so train_frames() follows flags set since."""
-    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK, g._HELD_NORMS):
+    for c in (g._TRAIN_T, g._COMPOSED_T, g._UNK_OK, g._HELD_NORMS, g._WRITTEN_T, g._WRITTEN_SPLIT):
         c.clear()
 
 
@@ -514,6 +514,33 @@ def test_written_frames():
           "held-out ones (%d of %d)" % (sum(home_phrases._norm(c) in held_chat for c in lines), len(lines)))
 
 
+def test_written_share():
+    """--written-share P: a kind's requests come from its written-only frames P of the time,
+    not as often as their number says (add_note: most of its frames once every batch is in)."""
+    reset_frames()
+    g.WRITTEN_FRAMES[0] = True
+    g.WRITTEN_BATCHES[:] = [written_frames_b, written_frames_c, written_frames_d]
+    fr = g.train_frames()
+    fill = lambda f: home_phrases._norm(f.replace("{note}", "zzq"))  # noqa: E731
+    mine = {fill(f) for f in g._WRITTEN_T["add_note"]}
+    theirs = {fill(f) for f in fr["add_note"] if f not in g._WRITTEN_T["add_note"]}
+    shares = []
+    for p in (0.0, 0.5):
+        g.WRITTEN_SHARE[0] = p
+        g._WRITTEN_SPLIT.clear()
+        rng = random.Random(3)
+        turns = [home_phrases._norm(re.sub(r"[?!.,]", "", g.user_turn(rng, 0, "add_note", {"note": "zzq"},
+                                                                     False).lower())) for _ in range(2000)]
+        shares.append(sum(t in mine and t not in theirs for t in turns) / len(turns))
+    g.WRITTEN_SHARE[0] = 0.0
+    g.WRITTEN_FRAMES[0] = False
+    g.WRITTEN_BATCHES[:] = []
+    reset_frames()
+    check(len(mine) > 100 and shares[0] > 0.7 and 0.4 < shares[1] < 0.6,
+          "add_note: %d written-only frames; requests from them %.2f of the time, %.2f with "
+          "--written-share 0.5" % (len(mine), shares[0], shares[1]))
+
+
 def test_verb_synonyms():
     """synonyms.py reads WordNet's common senses only; a request's opening verb (a phrasal verb
     whole) becomes a synonym, never a modal or a slot; --verb-synonyms keeps held-out frames out."""
@@ -539,6 +566,7 @@ def test_verb_synonyms():
 
 
 def main():
+    test_written_share()
     test_verb_synonyms()
     test_written_frames()
     test_frame_report()
