@@ -477,8 +477,7 @@ def _written_batch(frames, opts, least):
     fr = g.train_frames()
     kept = {(k, f) for k, f in mine if f in fr[k]}
     with tempfile.TemporaryDirectory() as d:
-        sys.argv = ["gen", "--out", d, "--train", "3000", "--heldout", "0", "--seed", "5",
-                    ] + opts
+        sys.argv = ["gen", "--out", d, "--train", "3000", "--heldout", "0", "--seed", "5"] + opts
         g.main()
         with open(os.path.join(d, "train.jsonl")) as f:
             turns = [_turn(c) for c in map(json.loads, f) if c["kind"] == "tool_call"]
@@ -529,7 +528,6 @@ def test_written_share():
     shares = []
     for p in (0.0, 0.5):
         g.WRITTEN_SHARE[0] = p
-        g._WRITTEN_SPLIT.clear()
         rng = random.Random(3)
         turns = [home_phrases._norm(re.sub(r"[?!.,]", "", g.user_turn(rng, 0, "add_note", {"note": "zzq"},
                                                                      False).lower())) for _ in range(2000)]
