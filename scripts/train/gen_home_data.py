@@ -965,8 +965,7 @@ def heldout_templates(key):
 
 _COMPOSED_T = {}
 _UNK_OK = set()
-_WRITTEN_T = {}  # key -> the training frames only the written batches have
-_WRITTEN_SPLIT = {}  # key -> (its written-only frames, the others), for --written-share
+_WRITTEN_SPLIT = {}  # key -> (its training frames only written batches have, the others)
 
 
 def _unknown_verb_frames(cores):
@@ -1009,7 +1008,6 @@ def train_frames():
         written = {k: (written_frames.FRAMES.get(k, []) if WRITTEN_FRAMES[0] else [])
                    + [f for m in WRITTEN_BATCHES for f in m.FRAMES.get(k, [])] for k in _OWN_FRAMES}
         cores = {k: own[k] + written[k] for k in _OWN_FRAMES}
-        _WRITTEN_T.update({k: set(written[k]) - set(own[k]) for k in _OWN_FRAMES})
         chat = CHAT[0] + home_phrases.CHAT_EXTRA + (written_frames.CHAT if WRITTEN_CHAT[0] else [])
         cores["oos"] = OUT_OF_SCOPE[0] + home_phrases.oos_requests() \
             + (written_frames.OOS if WRITTEN_CHAT[0] else [])
@@ -1026,6 +1024,9 @@ def train_frames():
         cores["chat"] = [(c, replies[c]) for c in cores["chat"]]
         cores["refuse"] = T["refuse"][0]
         _TRAIN_T.update(cores)
+        for k in _OWN_FRAMES:
+            w = set(written[k]) - set(own[k])
+            _WRITTEN_SPLIT[k] = ([f for f in cores[k] if f in w], [f for f in cores[k] if f not in w])
         _TRAIN_T["dropped"] = dropped
     return _TRAIN_T
 
@@ -1054,10 +1055,7 @@ def user_turn(rng, split, key, slots, noisy):
         elif WRITTEN_SHARE[0]:
             # thousands of written frames would otherwise crowd out the grammar's few dozen
             # in a small kind (add_note: 28 of 203 with every batch): draw from the written ones this often
-            if key not in _WRITTEN_SPLIT:
-                w = _WRITTEN_T.get(key, set())
-                _WRITTEN_SPLIT[key] = ([f for f in frames if f in w], [f for f in frames if f not in w])
-            mine, rest = _WRITTEN_SPLIT[key]
+            mine, rest = _WRITTEN_SPLIT.get(key, ((), ()))
             if mine and rest:
                 frames = mine if rng.random() < WRITTEN_SHARE[0] else rest
         core = rng.choice(frames)
