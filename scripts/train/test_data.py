@@ -46,6 +46,8 @@ import written_frames_b  # noqa: E402
 import written_frames_c  # noqa: E402
 import written_frames_d  # noqa: E402
 import written_frames_e  # noqa: E402
+import written_frames_f  # noqa: E402
+import written_frames_g  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -494,11 +496,11 @@ def _written_batch(frames, opts, least):
 
 
 def test_written_frames():
-    """The written batches (written_frames, _b to _e: --written-frames, --written-batches), and
+    """The written batches (written_frames, _b to _g: --written-frames, --written-batches), and
     written_frames' small talk and requests to refuse (--written-chat)."""
     _written_batch(written_frames.FRAMES, ["--written-frames"], 1000)
     for b, m in (("b", written_frames_b), ("c", written_frames_c), ("d", written_frames_d),
-                 ("e", written_frames_e)):
+                 ("e", written_frames_e), ("f", written_frames_f), ("g", written_frames_g)):
         _written_batch(m.FRAMES, ["--written-batches", b], 2000)
     reset_frames()
     g.WRITTEN_CHAT[0] = True
