@@ -1221,9 +1221,9 @@ def main():
                          "needs --heldout-set v2")
     ap.add_argument("--written-frames", action="store_true",
                     help="also train on written_frames.py (phrasings written blind to both held-out sets)")
-    ap.add_argument("--written-batches", nargs="+", default=[], choices=["b", "c", "d", "e", "f", "g"],
+    ap.add_argument("--written-batches", nargs="+", default=[], choices=["b", "c", "d", "e", "f", "g", "h"],
                     help="also train on these further batches of written frames (written_frames_b.py "
-                         "to _g: three more authors each, as blind)")
+                         "to _h: three more authors each, as blind)")
     ap.add_argument("--written-chat", action="store_true",
                     help="also train on written_frames.CHAT and .OOS (small talk, requests to refuse)")
     ap.add_argument("--written-share", type=float, default=0.0,
