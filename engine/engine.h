@@ -320,9 +320,10 @@ typedef struct engine_sampler_params {
 	 * where the best allowed token leads the runner-up by less than
 	 * lookahead_margin (natural log of the ratio of their probabilities),
 	 * up to lookahead of the best allowed tokens are each followed
-	 * greedily to the end of the value, and the one whose whole value is
-	 * likeliest (allowed tokens' log-probabilities, renormalized, summed)
-	 * is picked. At most lookahead_budget tokens (128) are evaluated so
+	 * greedily to the end of the value, and the one whose path there is
+	 * likeliest per token (allowed tokens' log-probabilities,
+	 * renormalized, averaged over the path: summed, a shorter value would
+	 * win for being shorter) is picked. At most lookahead_budget tokens (128) are evaluated so
 	 * per span; the margin's default is 2. lookahead ≤ 1 disables it
 	 * (the default). */
 	int lookahead;

@@ -558,9 +558,10 @@ static int la_allowed(engine_sampler *s, const float *logits, double *lse)
 }
 
 /* Follow tok greedily to the end of the value on c; adds the allowed
- * tokens' log-probabilities to *score. 0, or -1 when the budget ran out
- * or c could not evaluate (the score is then incomplete). */
-static int la_follow(engine_sampler *s, engine_context *c, int32_t tok, double *score)
+ * tokens' log-probabilities to *score and their number to *len. 0, or -1
+ * when the budget ran out or c could not evaluate (the score is then
+ * incomplete). */
+static int la_follow(engine_sampler *s, engine_context *c, int32_t tok, double *score, int *len)
 {
 	double lse;
 	int n, i;
@@ -579,6 +580,7 @@ static int la_follow(engine_sampler *s, engine_context *c, int32_t tok, double *
 			if (s->work[s->idx[i]] > s->work[tok])
 				tok = s->idx[i];
 		*score += s->work[tok] - lse;
+		(*len)++;
 	}
 }
 
@@ -588,7 +590,7 @@ int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c)
 	int32_t cand[LA_MAX] = { 0 }, best;
 	double lp[LA_MAX], lse, top = -INFINITY, sc;
 	struct la_state st;
-	int n, k = 0, i, j, n0;
+	int n, k = 0, i, j, n0, len;
 
 	if (!s || !logits)
 		return HEARTH_EINVAL;
@@ -620,15 +622,19 @@ int32_t engine_sampler_sample_ctx(engine_sampler *s, engine_context *c)
 	la_save(s, &st);
 	for (i = 0; i < k; i++) {
 		sc = lp[i];
+		len = 1;
 		if (lp[i] - lp[0] < -s->p.lookahead_margin)
 			break; /* too unlikely to be worth following */
-		j = la_follow(s, c, cand[i], &sc);
+		j = la_follow(s, c, cand[i], &sc, &len);
 		la_restore(s, &st);
 		engine_kv_truncate(c, n0);
 		if (j) {
 			best = cand[0]; /* out of budget: a partial comparison is no better than greedy */
 			break;
 		}
+		/* per token: summed, the shorter path wins for being short
+		 * ("yoga" over "yoga class", a call without its label) */
+		sc /= len;
 		if (sc > top) {
 			top = sc;
 			best = cand[i];
