@@ -1002,6 +1002,23 @@ static int ref_lp(const engine_model *m, engine_json_guard *g, const float *lg, 
 	return n_ok;
 }
 
+/* The likeliest token in lp not among taken[0..n_taken) (the lower id of
+ * equals), or -1 when none is allowed. */
+static int32_t ref_best(const double *lp, int n_vocab, const int32_t *taken, int n_taken)
+{
+	int32_t b = -1;
+
+	for (int32_t t = 0; t < n_vocab; t++) {
+		bool is_taken = false;
+
+		for (int j = 0; j < n_taken; j++)
+			is_taken |= taken[j] == t;
+		if (!is_taken && lp[t] > -INFINITY && (b < 0 || lp[t] > lp[b]))
+			b = t;
+	}
+	return b;
+}
+
 /* A fresh guard fed the value's first n tokens. */
 static engine_json_guard *ref_guard(const engine_model *m, const int32_t *v, int n)
 {
@@ -1035,11 +1052,14 @@ static void ref_lookahead(const engine_model *m, const int32_t *prompt, int np, 
 	engine_context_params cp = engine_context_default_params();
 	engine_context *ctx = NULL;
 	engine_model_info info;
-	double *lp;
+	double *lp, *fl;   /* [n_vocab]: at the value's token, along a followed path */
+	char piece[256];
 
 	engine_model_get_info(m, &info);
 	lp = malloc(sizeof(*lp) * (size_t)info.n_vocab);
+	fl = malloc(sizeof(*fl) * (size_t)info.n_vocab);
 	assert_non_null(lp);
+	assert_non_null(fl);
 	cp.n_ctx = 256;
 	cp.n_threads = 1;
 	assert_int_equal(engine_context_new(m, &cp, &ctx), 0);
@@ -1051,21 +1071,8 @@ static void ref_lookahead(const engine_model *m, const int32_t *prompt, int np, 
 
 		ref_eval(ctx, prompt, np, o->tok, o->n);
 		assert_true(ref_lp(m, g, engine_logits(ctx), info.n_vocab, lp) > 0);
-		for (int c = 0; c < k; c++, nc++) {   /* the k best; the lower id of equals */
-			int32_t b = -1;
-
-			for (int32_t t = 0; t < info.n_vocab; t++) {
-				bool taken = false;
-
-				for (int j = 0; j < c; j++)
-					taken |= cand[j] == t;
-				if (!taken && lp[t] > -INFINITY && (b < 0 || lp[t] > lp[b]))
-					b = t;
-			}
-			if (b < 0)
-				break;
-			cand[c] = b;
-		}
+		for (; nc < k && (cand[nc] = ref_best(lp, info.n_vocab, cand, nc)) >= 0; nc++)
+			;   /* the k best */
 		best = cand[0];
 		for (int c = 0; nc > 1 && lp[cand[0]] - lp[cand[1]] < margin && c < nc; c++) {
 			int32_t path[128];
@@ -1076,31 +1083,21 @@ static void ref_lookahead(const engine_model *m, const int32_t *prompt, int np, 
 				break;
 			memcpy(path, o->tok, sizeof(int32_t) * (size_t)len);
 			path[len++] = cand[c];
-			for (;;) {
+			while (len < 128) {
 				engine_json_guard *h = ref_guard(m, path, len);
-				double *fl = malloc(sizeof(*fl) * (size_t)info.n_vocab);
-				int32_t t, b = -1;
+				int32_t b = -1;
 
-				assert_non_null(fl);
-				if (engine_json_guard_complete(h)) {
-					engine_json_guard_free(h);
-					free(fl);
-					break;
+				if (!engine_json_guard_complete(h)) {
+					ref_eval(ctx, prompt, np, path, len);
+					if (ref_lp(m, h, engine_logits(ctx), info.n_vocab, fl) > 0)
+						b = ref_best(fl, info.n_vocab, NULL, 0);
 				}
-				ref_eval(ctx, prompt, np, path, len);
-				if (ref_lp(m, h, engine_logits(ctx), info.n_vocab, fl) > 0)
-					for (t = 0; t < info.n_vocab; t++)
-						if (fl[t] > -INFINITY && (b < 0 || fl[t] > fl[b]))
-							b = t;
 				engine_json_guard_free(h);
-				if (b >= 0) {
-					sum += fl[b];
-					cnt++;
-					path[len++] = b;
-				}
-				free(fl);
-				if (b < 0 || len >= 128)
+				if (b < 0)
 					break;
+				sum += fl[b];
+				cnt++;
+				path[len++] = b;
 			}
 			if (sum / cnt > top) {
 				top = sum / cnt;
@@ -1108,16 +1105,16 @@ static void ref_lookahead(const engine_model *m, const int32_t *prompt, int np, 
 			}
 		}
 		o->tok[o->n++] = best;
+		int n = engine_token_to_piece(m, best, piece, sizeof(piece), false);
+		assert_int_equal(engine_json_guard_feed(g, piece, (size_t)n), 0);
+		bool done = engine_json_guard_complete(g);
 		engine_json_guard_free(g);
-		g = ref_guard(m, o->tok, o->n);
-		if (engine_json_guard_complete(g)) {
-			engine_json_guard_free(g);
+		if (done)
 			break;
-		}
-		engine_json_guard_free(g);
 	}
 	engine_context_free(ctx);
 	free(lp);
+	free(fl);
 }
 
 static void la_generate(const engine_model *m, engine_context *ctx, int lookahead, int budget,
