@@ -323,9 +323,9 @@ typedef struct engine_sampler_params {
 	 * greedily to the end of the value, and the one whose path there is
 	 * likeliest per token (allowed tokens' log-probabilities,
 	 * renormalized, averaged over the path: summed, a shorter value would
-	 * win for being shorter) is picked. At most lookahead_budget tokens (128) are evaluated so
-	 * per span; the margin's default is 2. lookahead ≤ 1 disables it
-	 * (the default). */
+	 * win for being shorter) is picked. At most lookahead_budget tokens
+	 * (128) are evaluated so per span; the margin's default is 2.
+	 * lookahead ≤ 1 disables it (the default). */
 	int lookahead;
 	float lookahead_margin;
 	int lookahead_budget;
