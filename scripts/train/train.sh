@@ -239,8 +239,10 @@ swa_stage stage16 "$WORK/model-16.pt"
 # stage 16's, 93.4 %, keeps more of the first set: 90.9 against 90.2 %).
 # (Stage 17 was a larger synonym share, not kept; 18 was stopped unfinished;
 # 21, --written-share 0.5 from the shipped mean, 92.0 %, and 22, batch e too,
-# 91.6 %, not kept.) The mean
-# of stage 16's and stage 20's means is the shipped model.
+# 91.6 %, not kept; 23 to 25 of session 12, a second seed of stage 20,
+# batches f and g, stage 20 trained on at a lower rate, in the model card,
+# not kept either.) The mean of stage 16's and stage 20's means is the
+# shipped model. (Figures here: the lookahead as it was, summed.)
 KEEP_FROM=700
 more stage19 1919 0.75 0.7 100000 1000 1.5e-4 6 --combo-share 0.3 --syllable-names --extract-grammar \
     --entity-share 0.2 --composed-frames --unk-verb-share 0.5 --heldout-set v2 --fold-dev --written-frames \
