@@ -667,6 +667,7 @@ FOLD_DEV = [False]        # set by --fold-dev
 WRITTEN_FRAMES = [False]  # set by --written-frames
 WRITTEN_CHAT = [False]    # set by --written-chat
 WRITTEN_BATCHES = []      # modules written_frames_<x>, set by --written-batches
+BATCH_LETTERS = "bcdefgh" # the <x> of the written_frames_<x>.py there are
 VERB_SYNONYMS = [0.0]     # set by --verb-synonyms
 WRITTEN_SHARE = [0.0]     # set by --written-share
 _WORDNET = []
@@ -1221,7 +1222,7 @@ def main():
                          "needs --heldout-set v2")
     ap.add_argument("--written-frames", action="store_true",
                     help="also train on written_frames.py (phrasings written blind to both held-out sets)")
-    ap.add_argument("--written-batches", nargs="+", default=[], choices=["b", "c", "d", "e", "f", "g", "h"],
+    ap.add_argument("--written-batches", nargs="+", default=[], choices=list(BATCH_LETTERS),
                     help="also train on these further batches of written frames (written_frames_b.py "
                          "to _h: three more authors each, as blind)")
     ap.add_argument("--written-chat", action="store_true",

@@ -45,10 +45,6 @@ import written_frames  # noqa: E402
 import written_frames_b  # noqa: E402
 import written_frames_c  # noqa: E402
 import written_frames_d  # noqa: E402
-import written_frames_e  # noqa: E402
-import written_frames_f  # noqa: E402
-import written_frames_g  # noqa: E402
-import written_frames_h  # noqa: E402
 import heldout_v2  # noqa: E402
 import home_phrases  # noqa: E402
 
@@ -500,10 +496,8 @@ def test_written_frames():
     """The written batches (written_frames, _b to _h: --written-frames, --written-batches), and
     written_frames' small talk and requests to refuse (--written-chat)."""
     _written_batch(written_frames.FRAMES, ["--written-frames"], 1000)
-    for b, m in (("b", written_frames_b), ("c", written_frames_c), ("d", written_frames_d),
-                 ("e", written_frames_e), ("f", written_frames_f), ("g", written_frames_g),
-                 ("h", written_frames_h)):
-        _written_batch(m.FRAMES, ["--written-batches", b], 2000)
+    for b in g.BATCH_LETTERS:
+        _written_batch(importlib.import_module("written_frames_" + b).FRAMES, ["--written-batches", b], 2000)
     reset_frames()
     g.WRITTEN_CHAT[0] = True
     fr = g.train_frames()
