@@ -51,7 +51,6 @@
 
 #define TOOLS_MAX_NEW 128   /* eval_tools.py decodes at most 96 */
 #define TOOLS_MAX_FINISH 384 /* for a call open at the cap to close */
-#define SHOW_FAILURES 10
 #define MAX_KINDS 16
 #define TRIGGER "<tool_call>"
 
@@ -886,7 +885,7 @@ static void add_reply(cJSON *replies, const cJSON *item, const char *out, bool o
 
 /* Every item through the engine; failures kept for the report. */
 static int run_all(struct run *r, const struct items *it, struct score *s,
-		   char **fails, int *n_fail)
+		   char **fails, int max_fail, int *n_fail)
 {
 	for (int i = 0; i < it->n; i++) {
 		int rc = run_item(r, it->v[i]);
@@ -898,7 +897,7 @@ static int run_all(struct run *r, const struct items *it, struct score *s,
 			return rc;
 		out = rc ? "" : out;
 		ok = score_item(it->v[i], out, s);
-		if (!ok && *n_fail < SHOW_FAILURES)
+		if (!ok && *n_fail < max_fail)
 			fails[(*n_fail)++] = failure_line(it->v[i], out);
 		if (r->replies)
 			add_reply(r->replies, it->v[i], out, ok);
@@ -909,24 +908,33 @@ static int run_all(struct run *r, const struct items *it, struct score *s,
 int app_bench_tools(const struct hearth_cli *c)
 {
 	const char *data = c->data[0] ? c->data : HEARTH_ASSETS_DIR "/eval/heldout.jsonl";
-	char *fails[SHOW_FAILURES] = { 0 };
+	char **fails;
 	struct run r = { .cli = c };
 	struct score s = { 0 };
 	struct items it;
-	int rc, fmt, n_fail = 0;
+	int rc, fmt, n_fail = 0, max_fail;
 	double t0;
 
 	fmt = engine_chat_format_parse(c->chat_format[0] ? c->chat_format : "auto");
 	if (fmt < 0)
 		return app_usage_error(c->cmd, "--chat-format needs auto, chatml, llama3 or raw");
 	r.fmt = (engine_chat_format)fmt;
+	if (c->failures < 0)
+		return app_usage_error(c->cmd, "--failures needs a count of 0 or more");
 	if (items_read(data, &it))
 		return 1;
+	max_fail = c->failures < it.n ? c->failures : it.n;
+	fails = calloc((size_t)max_fail + 1, sizeof(*fails));
+	if (!fails) {
+		fprintf(stderr, "hearth bench tools: %s\n", hearth_strerror(HEARTH_ENOMEM));
+		items_free(&it);
+		return 1;
+	}
 	rc = run_open(&r); /* says what failed */
 	if (!rc && c->json && !(r.replies = cJSON_CreateArray()))
 		rc = HEARTH_ENOMEM;
 	t0 = now_s();
-	if (!rc && (rc = run_all(&r, &it, &s, fails, &n_fail)) != 0)
+	if (!rc && (rc = run_all(&r, &it, &s, fails, max_fail, &n_fail)) != 0)
 		fprintf(stderr, "hearth bench tools: %s\n",
 			*engine_context_error(r.ctx) ? engine_context_error(r.ctx)
 						     : hearth_strerror(rc));
@@ -940,6 +948,7 @@ int app_bench_tools(const struct hearth_cli *c)
 	}
 	for (int i = 0; i < n_fail; i++)
 		free(fails[i]);
+	free(fails);
 	run_close(&r);
 	items_free(&it);
 	return rc ? 1 : 0;

@@ -65,6 +65,7 @@ static const struct opt opts[] = {
 	{ "prefix", OPT_BOOL, F(prefix), M(CMD_BENCH), NULL, "measure warm-prefix prefill" },
 	{ "data", OPT_STR, F(data), M(CMD_BENCH), "FILE", "bench tools: held-out JSONL (default assets/eval/heldout.jsonl)" },
 	{ "no-guard", OPT_BOOL, F(no_guard), M(CMD_BENCH), NULL, "bench tools: decode tool calls without the JSON guard" },
+	{ "failures", OPT_INT, F(failures), M(CMD_BENCH), "N", "bench tools: print the first N failing items (default 10; 0 keeps a blind set's requests unread)" },
 	{ "lookahead", OPT_INT, F(lookahead), M_GEN, "N", "greedy guarded JSON: follow N choices of an uncertain token to the end of the value (default 4, 0 = off)" },
 	{ "no-verbatim", OPT_BOOL, F(no_verbatim), M(CMD_BENCH), NULL, "bench tools: guard without holding x-hearth-verbatim strings to the user's words" },
 	{ "clients", OPT_STR, F(clients), M(CMD_BENCH), "LIST", "bench serve: concurrent streaming clients, e.g. 1,4,10" },
@@ -110,6 +111,7 @@ void cli_defaults(struct hearth_cli *c)
 	c->min_p = 0.05;
 	c->repeat_penalty = 1.0;
 	c->lookahead = 4;
+	c->failures = 10;
 	c->seed = -1;
 	c->gen = 64;
 	c->repeat = 3;

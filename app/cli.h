@@ -66,6 +66,7 @@ struct hearth_cli {
 	char data[CLI_STR];        /* --data FILE: bench tools' held-out set */
 	bool no_guard;             /* --no-guard: bench tools without the JSON guard */
 	bool no_verbatim;          /* --no-verbatim: the guard has no source text */
+	int failures;              /* --failures N: failing items bench tools prints */
 	int lookahead;             /* --lookahead N: engine_sampler_params.lookahead */
 	char clients[CLI_STR];     /* --clients 1,4,10 (bench serve) */
 	int prefix_cache_mb;       /* --prefix-cache-mb N (0 = off) */

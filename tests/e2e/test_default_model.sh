@@ -67,6 +67,27 @@ if [ "$MODE" = guard ]; then
 		cat "$tmp/chat.err"; exit 1 ;;
 	*) echo "ok: hearth chat --prompt hello, no system message: '$reply'" ;;
 	esac
+	# The text report lists at most --failures failing items; 0 lists none,
+	# so a run on a blind set can show its figures without its requests.
+	for n in 0 2; do
+		if ! "$HEARTH" bench tools --model "$MODEL" --data "$tmp/heldout.jsonl" --failures "$n" \
+			--threads 2 >"$tmp/bench-$n.txt" 2>"$tmp/bench.err"; then
+			echo "FAIL: hearth bench tools --failures $n"; cat "$tmp/bench.err"; exit 1
+		fi
+	done
+	wrong=$("$PY" -c 'import json,sys; print(sum(not r["ok"] for r in json.load(open(sys.argv[1]))["replies"]))' "$tmp/bench.json")
+	want=$(( wrong < 2 ? wrong : 2 ))
+	got0=$(grep -c '^FAIL ' "$tmp/bench-0.txt"); got2=$(grep -c '^FAIL ' "$tmp/bench-2.txt")
+	if ! grep -q 'exact' "$tmp/bench-0.txt" || [ "$got0" -ne 0 ] || [ "$got2" -ne "$want" ]; then
+		echo "FAIL: --failures 0 listed $got0 items, --failures 2 listed $got2 (want 0 and $want of $wrong)"
+		cat "$tmp/bench-0.txt"; exit 1
+	fi
+	echo "ok: bench tools --failures 0 lists none, --failures 2 lists $got2 of $wrong failing items"
+	if "$HEARTH" bench tools --model "$MODEL" --data "$tmp/heldout.jsonl" --failures -1 \
+		>/dev/null 2>"$tmp/bench.err" || ! grep -q -- '--failures' "$tmp/bench.err"; then
+		echo "FAIL: --failures -1 was not refused with a message"; cat "$tmp/bench.err"; exit 1
+	fi
+	echo "ok: --failures -1 refused: $(head -1 "$tmp/bench.err")"
 fi
 
 "$PY" - "$SRC" "$tmp/heldout.jsonl" "$tmp/bench.json" "$MODE" <<'PYEOF'
