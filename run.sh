@@ -9,7 +9,7 @@ cd "$(dirname "$0")" || exit 1
 PKGS=(build-essential meson ninja-build pkg-config
       portaudio19-dev libsndfile1-dev libwebsockets-dev libopenblas-dev libopenblas0-pthread
       libcjson-dev libpng-dev libjpeg-dev libsqlite3-dev libmosquitto-dev libsoxr-dev
-      libcmocka-dev python3)
+      libcmocka-dev libhunspell-dev hunspell-en-us python3)
 # Only the tests need these: numpy references, a WebSocket client, curl,
 # the word list the training generator draws invented slot values from and
 # the WordNet database it draws verb synonyms from (scripts/train/synonyms.py),

@@ -112,6 +112,7 @@ static int server_start(const struct hearth_cli *c, int max_clients,
 	if (c->chat_format[0])
 		pp.chat_format = c->chat_format;
 	pp.lookahead = c->lookahead;
+	pp.no_spell = c->no_spell;
 	if (pipeline_new(&pp, &sv->pl, err, sizeof(err))) {
 		fprintf(stderr, "hearth: %s\n", err);
 		return 1;

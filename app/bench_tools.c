@@ -460,6 +460,8 @@ struct run {
 	int after_close;       /* finishing: tokens since the call closed */
 	int32_t last;          /* the last token generated */
 	cJSON *replies;        /* --json: [{"id", "kind", "ok", "reply"}] */
+	pipeline_speller *spell; /* mends user messages as the server does, or NULL */
+	int mended;            /* words it mended, in all items */
 };
 
 static bool collect(int32_t tok, const char *piece, size_t len, void *ud)
@@ -686,6 +688,10 @@ static int run_open(struct run *r)
 		return HEARTH_EIO;
 	}
 	engine_model_get_info(r->m, &info);
+	if (!c->no_spell && pipeline_speller_new(r->m, NULL, &r->spell, err, sizeof(err))) {
+		fprintf(stderr, "hearth bench tools: %s\n", err);
+		return HEARTH_ENOTFOUND;
+	}
 	if (c->prefix_cache_mb > 0)
 		rc = engine_prefix_cache_new(r->m, (size_t)c->prefix_cache_mb << 20, &r->pc);
 	cp.n_ctx = c->ctx;
@@ -716,6 +722,7 @@ static int run_open(struct run *r)
 
 static void run_close(struct run *r)
 {
+	pipeline_speller_free(r->spell);
 	engine_sampler_free(r->s);
 	engine_json_guard_free(r->guard);
 	free(r->guard_spec);
@@ -788,6 +795,10 @@ static void print_text(const struct run *r, const struct score *s, const char *d
 	printf("  %-22s %6s  (P %s, R %s; %d entity items)\n", "entity F1 (micro)",
 	       fmt3(e.f1, b[0]), fmt3(e.p, b[1]), fmt3(e.r, b[2]), s->ent_items);
 	print_figure("items right", s->items_ok, s->n, "items");
+	if (r->spell)
+		printf("  typos mended: %d words (--no-spell: as written)\n", r->mended);
+	else
+		printf("  typos mended: none (%s)\n", r->cli->no_spell ? "--no-spell" : "the model has no lexicon");
 	printf("  per kind:");
 	for (int i = 0; i < s->n_kinds; i++)
 		printf(" %s %d/%d", s->kinds[i].name, s->kinds[i].ok, s->kinds[i].n);
@@ -806,6 +817,8 @@ static void print_json(const struct run *r, const struct score *s, const char *d
 	cJSON_AddStringToObject(o, "model", app_model_path(r->cli));
 	cJSON_AddStringToObject(o, "data", data);
 	cJSON_AddBoolToObject(o, "guarded", !r->cli->no_guard && r->guard_ok);
+	cJSON_AddBoolToObject(o, "spelling", r->spell != NULL);
+	cJSON_AddNumberToObject(o, "mended_words", r->mended);
 	cJSON_AddBoolToObject(o, "verbatim", !r->cli->no_guard && r->guard_ok &&
 			      !r->cli->no_verbatim);
 	cJSON_AddNumberToObject(o, "items", s->n);
@@ -883,6 +896,38 @@ static void add_reply(cJSON *replies, const cJSON *item, const char *out, bool o
 	cJSON_AddItemToArray(replies, o);
 }
 
+/* Every user message of every item with its typos mended, as
+ * pipeline_submit mends a request (the model reads, and verbatim strings
+ * copy, the mended words). */
+static int mend_items(struct run *r, const struct items *it)
+{
+	for (int i = 0; r->spell && i < it->n; i++) {
+		cJSON *m;
+
+		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(it->v[i], "messages")) {
+			cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+			cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+			char *fixed = NULL;
+			int n;
+
+			if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") ||
+			    !cJSON_IsString(content))
+				continue;
+			n = pipeline_speller_fix(r->spell, content->valuestring, &fixed);
+			if (n < 0)
+				return n;
+			if (n && !cJSON_ReplaceItemInObjectCaseSensitive(m, "content",
+									 cJSON_CreateString(fixed))) {
+				free(fixed);
+				return HEARTH_ENOMEM;
+			}
+			r->mended += n;
+			free(fixed);
+		}
+	}
+	return 0;
+}
+
 /* Every item through the engine; failures kept for the report. */
 static int run_all(struct run *r, const struct items *it, struct score *s,
 		   char **fails, int max_fail, int *n_fail)
@@ -933,6 +978,8 @@ int app_bench_tools(const struct hearth_cli *c)
 	rc = run_open(&r); /* says what failed */
 	if (!rc && c->json && !(r.replies = cJSON_CreateArray()))
 		rc = HEARTH_ENOMEM;
+	if (!rc)
+		rc = mend_items(&r, &it);
 	t0 = now_s();
 	if (!rc && (rc = run_all(&r, &it, &s, fails, max_fail, &n_fail)) != 0)
 		fprintf(stderr, "hearth bench tools: %s\n",

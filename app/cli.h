@@ -67,6 +67,7 @@ struct hearth_cli {
 	bool no_guard;             /* --no-guard: bench tools without the JSON guard */
 	bool no_verbatim;          /* --no-verbatim: the guard has no source text */
 	int failures;              /* --failures N: failing items bench tools prints */
+	bool no_spell;             /* --no-spell: leave typos in user messages alone */
 	int lookahead;             /* --lookahead N: engine_sampler_params.lookahead */
 	char clients[CLI_STR];     /* --clients 1,4,10 (bench serve) */
 	int prefix_cache_mb;       /* --prefix-cache-mb N (0 = off) */

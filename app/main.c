@@ -42,6 +42,7 @@ static int serve_pipeline(const struct hearth_cli *c, pipeline **pl)
 	if (c->chat_format[0])
 		pp.chat_format = c->chat_format;
 	pp.lookahead = c->lookahead;
+	pp.no_spell = c->no_spell;
 	pp.system = c->system[0] ? c->system : NULL;
 	if (!c->model[0] && access(pp.model_path, R_OK)) {
 		fprintf(stderr, "hearth: no model at %s: serving without one "

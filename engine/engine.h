@@ -100,6 +100,16 @@ typedef struct engine_model_info {
 
 void engine_model_get_info(const engine_model *m, engine_model_info *out);
 
+/*
+ * The words of the model's training requests (GGUF hearth.lexicon.words,
+ * with hearth.lexicon.counts: how often each occurred), for mending typos
+ * before the model reads a request. Returns how many there are (0 when the
+ * file has none); for 0 <= i < that, word i (not NUL-terminated: *len
+ * bytes) and its count. NULL outputs are skipped.
+ */
+int engine_model_lexicon(const engine_model *m, int i, const char **word, size_t *len,
+			 uint32_t *count);
+
 /* GGUF name of a tensor type id ("Q4_K", "F16"…), or "?" for unknown ones. */
 const char *engine_type_name(uint32_t type);
 

@@ -494,6 +494,59 @@ static int load_default_system(engine_model *m, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A from-scratch model knows only the words of its training requests; one
+ * letter off ("forecst", "tiemr") is a word it never saw. The file lists
+ * those words with how often each occurred, so the pipeline can mend a typo
+ * towards a word the model knows before it reads the request
+ * (pipeline_speller); this only checks the two arrays agree.
+ */
+#define LEXICON_WORDS_KEY "hearth.lexicon.words"
+#define LEXICON_COUNTS_KEY "hearth.lexicon.counts"
+
+static int load_lexicon(engine_model *m, char *err, size_t errlen)
+{
+	const gguf_kv *w = gguf_find_kv(m->file, LEXICON_WORDS_KEY);
+	const gguf_kv *c = gguf_find_kv(m->file, LEXICON_COUNTS_KEY);
+	int32_t v;
+
+	if (!w && !c)
+		return 0;
+	if (!w || !c || w->type != GGUF_VT_ARRAY || w->arr_type != GGUF_VT_STRING ||
+	    c->type != GGUF_VT_ARRAY || c->arr_n != w->arr_n || w->arr_n > INT32_MAX)
+		return engine_errf(err, errlen, HEARTH_EFORMAT,
+				   LEXICON_WORDS_KEY " and " LEXICON_COUNTS_KEY
+				   ": not a string array and an integer array of one length");
+	for (uint64_t i = 0; i < c->arr_n; i++)
+		if (!gguf_arr_i32(c, i, &v) || v < 0)
+			return engine_errf(err, errlen, HEARTH_EFORMAT,
+					   LEXICON_COUNTS_KEY "[%llu]: not a count",
+					   (unsigned long long)i);
+	m->lex_words = w;
+	m->lex_counts = c;
+	m->n_lex = (int)w->arr_n;
+	return 0;
+}
+
+int engine_model_lexicon(const engine_model *m, int i, const char **word, size_t *len,
+			 uint32_t *count)
+{
+	int32_t v = 0;
+
+	if (!m)
+		return 0;
+	if (i >= 0 && i < m->n_lex) {
+		if (word)
+			*word = m->lex_words->arr_strs[i].ptr;
+		if (len)
+			*len = m->lex_words->arr_strs[i].len;
+		gguf_arr_i32(m->lex_counts, (uint64_t)i, &v);
+		if (count)
+			*count = (uint32_t)v;
+	}
+	return m->n_lex;
+}
+
 int engine_model_load(const engine_model_params *p, engine_model **out,
 		      char *err, size_t errlen)
 {
@@ -519,6 +572,8 @@ int engine_model_load(const engine_model_params *p, engine_model **out,
 		snprintf(m->name, sizeof(m->name), "%.*s",
 			 (int)(name.len > 127 ? 127 : name.len), name.ptr);
 	rc = load_default_system(m, err, errlen);
+	if (!rc)
+		rc = load_lexicon(m, err, errlen);
 	if (rc)
 		goto out_free;
 	rc = engine_vocab_load(m->file, &m->vocab, err, errlen);

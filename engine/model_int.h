@@ -52,6 +52,9 @@ struct engine_model {
 	const struct arch_desc *arch;
 	char name[128];
 	char *default_system;          /* hearth.chat.default_system_prompt or NULL */
+	const gguf_kv *lex_words;      /* hearth.lexicon.words (n_lex strings) or NULL */
+	const gguf_kv *lex_counts;     /* hearth.lexicon.counts (n_lex integers) */
+	int n_lex;
 	struct hparams hp;
 	engine_mat tok_embd;           /* (n_vocab, n_embd) */
 	engine_mat output;             /* (n_vocab, n_embd); tied → tok_embd */

@@ -112,6 +112,11 @@ typedef struct pipeline_params {
 	const char *system;     /* system prompt of conversations that bring
 				   none (copied); NULL = the model's default
 				   (engine_chat_render_sys) */
+	bool no_spell;          /* leave typos in user messages alone; else a
+				   model with a lexicon gets them mended
+				   (pipeline_speller) */
+	const char *spell_dict; /* hunspell dictionary, path without .aff/.dic;
+				   NULL = PIPELINE_SPELL_DICT */
 } pipeline_params;
 
 pipeline_params pipeline_default_params(void);
@@ -119,6 +124,34 @@ pipeline_params pipeline_default_params(void);
 /* The lookahead budget (tokens per guarded value) the pipeline gives a
  * model: as many decode steps as read 4 GiB of its weights, at most 128. */
 int pipeline_lookahead_budget(const engine_model *m);
+
+/* ---------------------------------------------------------------------------
+ * Spelling: typos in a request mended towards the words the model was
+ * trained on (engine_model_lexicon), before it reads them. A word is mended
+ * only when it is neither a known word nor English (hunspell, with names),
+ * is four letters or more, and one edit (a letter dropped, doubled, changed
+ * or swapped with its neighbour) from exactly one known word four times
+ * commoner than any other that close; its capital stays. The pipeline mends
+ * every user message of a job (and holds verbatim strings to the mended
+ * words); `hearth bench tools` does the same.
+ */
+#define PIPELINE_SPELL_DICT "/usr/share/hunspell/en_US"
+
+typedef struct pipeline_speller pipeline_speller;
+
+/* From model m's lexicon: 0 and *out, or *out = NULL when m has none;
+ * HEARTH_ENOTFOUND when the dictionary (dict, NULL = PIPELINE_SPELL_DICT)
+ * is missing, with a message in err. */
+int pipeline_speller_new(const engine_model *m, const char *dict, pipeline_speller **out,
+			 char *err, size_t errlen);
+/* The same from n words (lens[i] bytes each, any case) and their counts. */
+int pipeline_speller_new_words(const char *const *words, const size_t *lens,
+			       const uint32_t *counts, int n, const char *dict,
+			       pipeline_speller **out, char *err, size_t errlen);
+void pipeline_speller_free(pipeline_speller *sp); /* NULL-safe */
+/* text with its typos mended in *out (malloc'd, the caller frees); returns
+ * how many words were mended, or a negative code. */
+int pipeline_speller_fix(pipeline_speller *sp, const char *text, char **out);
 
 /*
  * Load the model and start the scheduler thread. Returns 0 and *out (free

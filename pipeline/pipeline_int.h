@@ -80,6 +80,7 @@ struct pipeline {
 	int la_budget;         /* lookahead tokens per guarded value */
 	engine_chat_format fmt;
 	char *system;          /* pipeline_params.system, owned, or NULL */
+	pipeline_speller *spell; /* mends user messages' typos, or NULL */
 	char name[128];
 	pthread_t thread;
 	bool thread_started;

@@ -23,12 +23,12 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
-/* The content of the request's last user message, or NULL. */
-static const char *last_user_text(const pipeline_request *rq)
+/* The content of the job's last user message, or NULL. */
+static const char *last_user_text(const struct pl_job *j)
 {
-	for (int i = rq->n_msgs - 1; i >= 0; i--)
-		if (rq->msgs[i].role && !strcmp(rq->msgs[i].role, "user"))
-			return rq->msgs[i].content;
+	for (int i = j->n_msgs - 1; i >= 0; i--)
+		if (j->msgs[i].role && !strcmp(j->msgs[i].role, "user"))
+			return j->msgs[i].content;
 	return NULL;
 }
 
@@ -38,7 +38,7 @@ static const char *last_user_text(const pipeline_request *rq)
  * what the model wrote). Returns 0 or a negative code. */
 static int job_guard(struct pl_job *j, const pipeline_request *rq)
 {
-	const char *user = last_user_text(rq);
+	const char *user = last_user_text(j);
 	char err[160];
 	int rc;
 
@@ -54,11 +54,25 @@ static int job_guard(struct pl_job *j, const pipeline_request *rq)
 		if (rc)
 			return rc == HEARTH_ENOMEM ? rc : 0;
 	}
-	/* strings marked x-hearth-verbatim copy the words the user said */
+	/* strings marked x-hearth-verbatim copy the words the user said
+	 * (typos mended: the words the model read) */
 	return user ? engine_json_guard_set_source(j->guard, user, strlen(user)) : 0;
 }
 
-static struct pl_job *job_copy(const pipeline_request *rq)
+/* A user message's content with its typos mended (pipeline_speller), or
+ * an owned copy as it was. */
+static char *user_text_copy(pipeline *pl, const char *text, bool *oom)
+{
+	char *fixed = NULL;
+
+	if (!pl->spell || !text)
+		return dup_or_null(text, oom);
+	if (pipeline_speller_fix(pl->spell, text, &fixed) < 0)
+		*oom = true;
+	return fixed;
+}
+
+static struct pl_job *job_copy(pipeline *pl, const pipeline_request *rq)
 {
 	struct pl_job *j = calloc(1, sizeof(*j));
 	bool oom = false;
@@ -71,7 +85,9 @@ static struct pl_job *job_copy(const pipeline_request *rq)
 		goto out_oom;
 	for (i = 0; i < rq->n_msgs; i++) {
 		j->msgs[i].role = dup_or_null(rq->msgs[i].role, &oom);
-		j->msgs[i].content = dup_or_null(rq->msgs[i].content, &oom);
+		j->msgs[i].content = !strcmp(rq->msgs[i].role, "user")
+					     ? user_text_copy(pl, rq->msgs[i].content, &oom)
+					     : dup_or_null(rq->msgs[i].content, &oom);
 		j->msgs[i].tool_calls = dup_or_null(rq->msgs[i].tool_calls, &oom);
 		j->msgs[i].tool_call_id = dup_or_null(rq->msgs[i].tool_call_id, &oom);
 		j->n_msgs++;
@@ -117,7 +133,7 @@ int pipeline_submit(pipeline *pl, uint64_t sid, const pipeline_request *rq,
 
 	if (!request_ok(rq))
 		return HEARTH_EINVAL;
-	j = job_copy(rq);
+	j = job_copy(pl, rq);
 	if (!j)
 		return HEARTH_ENOMEM;
 	rc = job_guard(j, rq);
@@ -251,7 +267,10 @@ int pipeline_new(const pipeline_params *p, pipeline **out, char *err,
 					  : (engine_chat_format)fmt;
 	set_name(pl, p->model_path);
 	pl->la_budget = pipeline_lookahead_budget(pl->m);
-	rc = plan_scheduler(pl, err, errlen);
+	pl->p.spell_dict = NULL; /* borrowed during the call only */
+	rc = p->no_spell ? 0 : pipeline_speller_new(pl->m, p->spell_dict, &pl->spell, err, errlen);
+	if (!rc)
+		rc = plan_scheduler(pl, err, errlen);
 	if (rc)
 		goto out_free;
 	if (pthread_create(&pl->thread, NULL, pl_scheduler_main, pl)) {
@@ -302,6 +321,7 @@ void pipeline_free(pipeline *pl)
 	free(pl->batch);
 	free(pl->bctx);
 	free(pl->btok);
+	pipeline_speller_free(pl->spell);
 	engine_model_free(pl->m);
 	free(pl->system);
 	free(pl->sessions);

@@ -20,7 +20,8 @@ tokens in GPT-2 byte-mapped form, merges "a b", token types (1 normal,
 3 control, 4 user-defined), bos <|endoftext|>, eos <|im_end|>, no BOS added,
 a ChatML chat template; hearth.chat.default_system_prompt, the system prompt
 the model was trained behind, which the engine puts first when a
-conversation has none (--system-prompt).
+conversation has none (--system-prompt); with --lexicon, hearth.lexicon.words
+and .counts, the words of the training requests (lexicon.py).
 
 Usage: export_gguf.py --ckpt model.pt --out model.gguf --type F16|Q8_0|F32
 """
@@ -38,6 +39,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import bpe  # noqa: E402
 import chatml  # noqa: E402
 import gen_home_data  # noqa: E402
+import lexicon as lexicon_mod  # noqa: E402
 from gguf_writer import GGUFWriter  # noqa: E402
 
 # GGUF tensor name within a block -> llama_model.Llama parameter name (import_gguf.py reads them back)
@@ -66,7 +68,7 @@ def add_tokenizer(w, tok, default_system=""):
         w.add_kv("hearth.chat.default_system_prompt", default_system)
 
 
-def export(ckpt_path, out_path, type_name, name, tok_path=None, default_system=""):
+def export(ckpt_path, out_path, type_name, name, tok_path=None, default_system="", lexicon=None):
     ck = torch.load(ckpt_path, map_location="cpu")
     cfg, sd = ck["config"], ck["state"]
     tok = bpe.Tokenizer.load(tok_path or ck["tokenizer"])
@@ -87,6 +89,10 @@ def export(ckpt_path, out_path, type_name, name, tok_path=None, default_system="
     w.add_kv("llama.rope.dimension_count", head_dim, "u32")
     w.add_kv("llama.vocab_size", cfg["vocab_size"], "u32")
     add_tokenizer(w, tok, default_system)
+    if lexicon:
+        # the words of the training requests, for mending typos (lexicon.py)
+        w.add_kv("hearth.lexicon.words", [x for x, _ in lexicon], ("arr", "str"))
+        w.add_kv("hearth.lexicon.counts", [n for _, n in lexicon], ("arr", "u32"))
 
     def t(key):
         return sd[key].float().numpy()
@@ -113,8 +119,12 @@ def main():
     ap.add_argument("--system-prompt", default=gen_home_data.SYSTEM_PROMPT,
                     help="default system prompt stored in the file ('' for none; default: the "
                          "one the training conversations use)")
+    ap.add_argument("--lexicon", nargs="+", metavar="TRAIN_JSONL",
+                    help="store the words of these training files' requests (lexicon.py), "
+                         "so the server mends typos towards them")
     a = ap.parse_args()
-    size = export(a.ckpt, a.out, a.type, a.name, a.tokenizer, a.system_prompt)
+    lex = lexicon_mod.lexicon(a.lexicon) if a.lexicon else None
+    size = export(a.ckpt, a.out, a.type, a.name, a.tokenizer, a.system_prompt, lex)
     print("wrote %s (%s, %.2f MB)" % (a.out, a.type, size / 1e6))
 
 

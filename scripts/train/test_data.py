@@ -563,7 +563,29 @@ def test_verb_synonyms():
           % (len(new), len(out)))
 
 
+def test_lexicon():
+    """lexicon.py: the words of the user turns, rare ones and typos of common ones left out."""
+    import lexicon
+    turns = (["set a timer"] * 400 + ["set a tmier"] * 40 + ["weather in lima"] * 35 +
+             ["rare word"] * 5)
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for t in turns:
+            f.write(json.dumps({"messages": [{"role": "system", "content": "ignored ignored"},
+                                             {"role": "user", "content": t.upper()},
+                                             {"role": "assistant", "content": "timer timer"}]}) + "\n")
+    lex = lexicon.lexicon([f.name], min_count=30, typo_ratio=10)
+    os.unlink(f.name)
+    check(lex == [("a", 440), ("set", 440), ("timer", 400), ("in", 35), ("lima", 35), ("weather", 35)],
+          "lexicon: user turns only, lower case, >= 30 times, 'tmier' left out as a typo of 'timer' "
+          "(%s)" % lex)
+    e = lexicon.edits1("ab")
+    check("tmier" in lexicon.edits1("timer") and "ab" not in e and {"b", "ba", "xb", "abc"} <= e
+          and "abcd" not in e and len(e) == 129,
+          "edits1: drops, swaps, changes and inserts, the word itself not among them")
+
+
 def main():
+    test_lexicon()
     test_written_share()
     test_verb_synonyms()
     test_written_frames()

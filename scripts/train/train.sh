@@ -265,10 +265,12 @@ $PY "$T/gen_home_data.py" --out "$WORK/eval" --train 0 --heldout 1200 --seed 123
     --heldout-out "$ROOT/assets/eval/heldout.jsonl"
 
 echo "== export"
+# --lexicon: the words of the last stage's requests, towards which the
+# server mends a user's typos (scripts/train/lexicon.py, pipeline/spell.c)
 for ty in F16 Q8_0; do
     lc=$(echo $ty | tr 'A-Z' 'a-z')
     $PY "$T/export_gguf.py" --ckpt "$CKPT" --tokenizer "$WORK/data/tokenizer.json" \
-        --type $ty --out "$ROOT/assets/hearth-tiny.$lc.gguf"
+        --type $ty --out "$ROOT/assets/hearth-tiny.$lc.gguf" --lexicon "$WORK/stage20/data/train.jsonl"
 done
 
 echo "== check the export against scripts/reference.py"
