@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+from loopback import free_port
 
 try:
     import websockets
@@ -37,14 +38,6 @@ def check(name, ok, detail=""):
     print(("ok: " if ok else "FAIL: ") + name + ("" if ok else "  " + str(detail)[:400]))
     if not ok:
         fails += 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http(port, method, path, body=None, headers=None, raw=None, timeout=60):

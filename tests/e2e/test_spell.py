@@ -16,13 +16,14 @@ Skips (exit 77) while the default model is absent. Every wait is bounded.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from loopback import free_port
 
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
@@ -38,14 +39,6 @@ def check(name, ok, detail=""):
     global fails
     print(("ok: " if ok else "FAIL: ") + name + ("" if ok else "  " + str(detail)[:400]))
     fails += not ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def post(port, body):
