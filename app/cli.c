@@ -65,7 +65,7 @@ static const struct opt opts[] = {
 	{ "prefix", OPT_BOOL, F(prefix), M(CMD_BENCH), NULL, "measure warm-prefix prefill" },
 	{ "data", OPT_STR, F(data), M(CMD_BENCH), "FILE", "bench tools: held-out JSONL (default assets/eval/heldout.jsonl)" },
 	{ "no-guard", OPT_BOOL, F(no_guard), M(CMD_BENCH), NULL, "bench tools: decode tool calls without the JSON guard" },
-	{ "no-spell", OPT_BOOL, F(no_spell), M(CMD_SERVE) | M(CMD_BENCH), NULL, "leave typos in user messages as written (default: mended towards the model's lexicon, if it has one)" },
+	{ "no-spell", OPT_BOOL, F(no_spell), M_GEN, NULL, "leave typos in user messages as written (default: mended towards the model's lexicon, if it has one)" },
 	{ "failures", OPT_INT, F(failures), M(CMD_BENCH), "N", "bench tools: print the first N failing items (default 10; 0 keeps a blind set's requests unread)" },
 	{ "lookahead", OPT_INT, F(lookahead), M_GEN, "N", "greedy guarded JSON: follow N choices of an uncertain token to the end of the value (default 4, 0 = off)" },
 	{ "no-verbatim", OPT_BOOL, F(no_verbatim), M(CMD_BENCH), NULL, "bench tools: guard without holding x-hearth-verbatim strings to the user's words" },

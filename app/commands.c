@@ -6,6 +6,7 @@
 #include "app.h"
 
 #include "engine.h"
+#include "pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ struct chat {
 	int n_msgs;
 	char *reply;           /* the assistant text being streamed */
 	size_t reply_len, reply_cap;
+	pipeline_speller *spell; /* mends what the user types, or NULL */
 };
 
 static bool on_token(int32_t tok, const char *piece, size_t len, void *ud)
@@ -225,7 +227,18 @@ static int chat_add(struct chat *ch, const char *role, const char *content)
 		fprintf(stderr, "hearth: conversation too long (%d messages)\n", MAX_TURNS);
 		return HEARTH_EFULL;
 	}
-	dup = strdup(content);
+	if (ch->spell && !strcmp(role, "user")) {
+		/* typos mended as the server mends them, and said, so the user
+		 * sees what the model read */
+		int n = pipeline_speller_fix(ch->spell, content, &dup);
+
+		if (n < 0)
+			return n;
+		if (n)
+			fprintf(stderr, "(read as: %s)\n", dup);
+	} else {
+		dup = strdup(content);
+	}
 	if (!dup)
 		return HEARTH_ENOMEM;
 	ch->msgs[ch->n_msgs++] = (engine_chat_msg){ .role = role, .content = dup };
@@ -263,6 +276,14 @@ static int chat_setup(struct chat *ch)
 	int rc;
 
 	engine_model_get_info(ch->m, &info);
+	if (!c->no_spell && !c->raw) {
+		char err[512];
+
+		if (pipeline_speller_new(ch->m, NULL, &ch->spell, err, sizeof(err))) {
+			fprintf(stderr, "hearth: %s\n", err);
+			return HEARTH_ENOTFOUND;
+		}
+	}
 	cp.n_ctx = c->ctx;
 	cp.n_threads = c->threads;
 	cp.n_keep_on_shift = 0;
@@ -321,6 +342,7 @@ out_free:
 	for (i = 0; i < ch.n_msgs; i++)
 		free((char *)ch.msgs[i].content);
 	free(ch.reply);
+	pipeline_speller_free(ch.spell);
 	engine_sampler_free(ch.smp);
 	engine_context_free(ch.ctx);
 	engine_model_free(ch.m);

@@ -9,7 +9,8 @@ only be words the user said, so the right room or city in the call shows
 the server mended the word before the model and the guard saw it; a second
 server started with --no-spell gets the same requests and cannot name them.
 
-A copy of the model whose lexicon lost its words (the key renamed) is
+`hearth chat` mends what is typed the same way and says what the model
+read. A copy of the model whose lexicon lost its words (the key renamed) is
 refused at load with a message naming the keys.
 
 Skips (exit 77) while the default model is absent. Every wait is bounded.
@@ -101,6 +102,14 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+    # `hearth chat` mends what is typed too, and says what the model read
+    for extra in ([], ["--no-spell"]):
+        r = subprocess.run([HEARTH, "chat", "--model", MODEL, "--prompt", "set a tmier for ten minutes",
+                            "--max-tokens", "1", "--threads", "2"] + extra,
+                           capture_output=True, text=True, timeout=60)
+        said = "(read as: set a timer for ten minutes)" in r.stderr
+        check("hearth chat %s: %s" % (" ".join(extra), "read as mended" if said else "as typed"),
+              r.returncode == 0 and said == (not extra), r.stderr)
     with open(MODEL, "rb") as f:
         data = f.read()
     with tempfile.TemporaryDirectory() as tmp:
