@@ -688,9 +688,10 @@ static int run_open(struct run *r)
 		return HEARTH_EIO;
 	}
 	engine_model_get_info(r->m, &info);
-	if (!c->no_spell && pipeline_speller_new(r->m, NULL, &r->spell, err, sizeof(err))) {
-		fprintf(stderr, "hearth bench tools: %s\n", err);
-		return HEARTH_ENOTFOUND;
+	err[0] = '\0';
+	if (!c->no_spell && (rc = pipeline_speller_new(r->m, NULL, &r->spell, err, sizeof(err)))) {
+		fprintf(stderr, "hearth bench tools: %s\n", err[0] ? err : hearth_strerror(rc));
+		return rc;
 	}
 	if (c->prefix_cache_mb > 0)
 		rc = engine_prefix_cache_new(r->m, (size_t)c->prefix_cache_mb << 20, &r->pc);

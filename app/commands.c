@@ -277,11 +277,12 @@ static int chat_setup(struct chat *ch)
 
 	engine_model_get_info(ch->m, &info);
 	if (!c->no_spell && !c->raw) {
-		char err[512];
+		char err[512] = "";
 
-		if (pipeline_speller_new(ch->m, NULL, &ch->spell, err, sizeof(err))) {
-			fprintf(stderr, "hearth: %s\n", err);
-			return HEARTH_ENOTFOUND;
+		rc = pipeline_speller_new(ch->m, NULL, &ch->spell, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "hearth: %s\n", err[0] ? err : hearth_strerror(rc));
+			return rc;
 		}
 	}
 	cp.n_ctx = c->ctx;

@@ -33,6 +33,7 @@
 
 struct lex_entry {
 	char *word;       /* lower case, NUL-terminated; NULL = empty slot */
+	size_t len;
 	uint32_t count;
 };
 
@@ -56,7 +57,7 @@ static struct lex_entry *lex_slot(const pipeline_speller *sp, const char *w, siz
 {
 	size_t i = (size_t)hash_word(w, n) & (sp->cap - 1);
 
-	while (sp->tab[i].word && (strlen(sp->tab[i].word) != n || memcmp(sp->tab[i].word, w, n)))
+	while (sp->tab[i].word && (sp->tab[i].len != n || memcmp(sp->tab[i].word, w, n)))
 		i = (i + 1) & (sp->cap - 1);
 	return &sp->tab[i];
 }
@@ -114,6 +115,7 @@ int pipeline_speller_new_words(const char *const *words, const size_t *lens,
 	pthread_mutex_init(&sp->mu, NULL);
 	for (int i = 0; i < n; i++) {
 		struct lex_entry *e;
+		size_t n_w;
 		char *w;
 
 		if (!lens[i] || lens[i] > SPELL_MAX_LEN)
@@ -126,12 +128,14 @@ int pipeline_speller_new_words(const char *const *words, const size_t *lens,
 		for (char *c = w; *c; c++)
 			if (*c >= 'A' && *c <= 'Z')
 				*c = (char)(*c - 'A' + 'a');
-		e = lex_slot(sp, w, strlen(w));
+		n_w = strlen(w); /* a GGUF string may hold a NUL: the word ends there */
+		e = lex_slot(sp, w, n_w);
 		if (e->word) {
 			e->count += counts[i];
 			free(w);
 		} else {
 			e->word = w;
+			e->len = n_w;
 			e->count = counts[i];
 		}
 	}
@@ -188,6 +192,13 @@ void pipeline_speller_free(pipeline_speller *sp)
 static bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 static bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 static bool is_letter(char c) { return is_lower(c) || is_upper(c); }
+/* A character that makes the letters beside it part of something other
+ * than a plain word: "couldn't" is not "could't", "tiemr2" no typo, and a
+ * run of ASCII letters inside a non-ASCII word only part of it. */
+static bool is_glue(char c)
+{
+	return (unsigned char)c >= 0x80 || c == '\'' || (c >= '0' && c <= '9');
+}
 
 /* Whether hunspell takes w (lower case) as English, as written or
  * capitalized (a name: "paris", "sam"). */
@@ -298,8 +309,7 @@ int pipeline_speller_fix(pipeline_speller *sp, const char *text, char **out)
 	while (i < len) {
 		size_t j = i;
 
-		if (!is_letter(text[i]) || (i && ((unsigned char)text[i - 1] >= 0x80 ||
-						  text[i - 1] == '\'' || (text[i - 1] >= '0' && text[i - 1] <= '9')))) {
+		if (!is_letter(text[i]) || (i && is_glue(text[i - 1]))) {
 			/* not the start of a plain ASCII word: copy up to the next one */
 			do
 				buf[o++] = text[j++];
@@ -309,9 +319,7 @@ int pipeline_speller_fix(pipeline_speller *sp, const char *text, char **out)
 		}
 		while (j < len && is_letter(text[j]))
 			j++;
-		if ((j < len && ((unsigned char)text[j] >= 0x80 || text[j] == '\'' ||
-				 (text[j] >= '0' && text[j] <= '9'))) ||
-		    !mend(sp, text + i, j - i, buf + o)) {
+		if ((j < len && is_glue(text[j])) || !mend(sp, text + i, j - i, buf + o)) {
 			memcpy(buf + o, text + i, j - i);
 			o += j - i;
 		} else {
