@@ -82,7 +82,7 @@ if [ "$MODE" = guard ]; then
 	wrong=$("$PY" -c 'import json,sys; print(sum(not r["ok"] for r in json.load(open(sys.argv[1]))["replies"]))' "$tmp/bench.json")
 	want=$(( wrong < 2 ? wrong : 2 ))
 	got0=$(grep -c '^FAIL ' "$tmp/bench-0.txt"); got2=$(grep -c '^FAIL ' "$tmp/bench-2.txt")
-	if ! grep -q 'exact' "$tmp/bench-0.txt" || [ "$got0" -ne 0 ] || [ "$got2" -ne "$want" ]; then
+	if ! grep -q 'exact' "$tmp/bench-0.txt" || ! grep -q '95 % interval' "$tmp/bench-0.txt" || [ "$got0" -ne 0 ] || [ "$got2" -ne "$want" ]; then
 		echo "FAIL: --failures 0 listed $got0 items, --failures 2 listed $got2 (want 0 and $want of $wrong)"
 		cat "$tmp/bench-0.txt"; exit 1
 	fi
@@ -134,6 +134,17 @@ for k, v in py["counts"].items():
           res["counts"][k] == v)
 check("items right: hearth %d, eval_tools.py %d" % (res["items_ok"], len(items) - len(failures)),
       res["items_ok"] == len(items) - len(failures))
+
+# The exact-call rate's 95 % Wilson interval, worked out here independently.
+k, n = res["counts"]["tool_exact"], res["counts"]["tool_items"]
+p, z = k / n, 1.96
+mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+lo, hi = res["tool_exact_interval"]
+check("exact-call interval %.4f to %.4f around %.4f (Wilson: %.4f to %.4f)"
+      % (lo, hi, p, mid - half, mid + half),
+      abs(lo - max(0.0, mid - half)) < 1e-9 and abs(hi - min(1.0, mid + half)) < 1e-9
+      and lo <= p <= hi and (p == 1.0 or hi < 1.0))
 
 print("per kind:", ", ".join("%s %d/%d" % (k, v["ok"], v["items"]) for k, v in res["kinds"].items()))
 for r, it in zip(replies, items):
