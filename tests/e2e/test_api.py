@@ -383,6 +383,20 @@ async def one_session(port, n_turns, max_tokens):
     return ok
 
 
+async def wait_sessions(port, want):
+    # the server counts a session until it reads the client's close, which may
+    # still be in flight when the client's close() returns: a test that counts
+    # on a free slot waits for the count (bounded) and returns what it saw
+    sessions = None
+    for _ in range(100):
+        st, body, _ = http(port, "GET", "/health")
+        sessions = json.loads(body)["sessions"] if st == 200 else None
+        if sessions == want:
+            break
+        await asyncio.sleep(0.1)
+    return sessions
+
+
 async def test_concurrency(port):
     # two sessions interleaved: a long generation and a short one started
     # after it; the short one must finish first (round-robin scheduling)
@@ -412,7 +426,9 @@ async def test_concurrency(port):
     # ten concurrent streaming sessions, all complete
     res = await asyncio.wait_for(asyncio.gather(*[one_session(port, 1, 4) for _ in range(9)]), 240)
     check("sched: 9 concurrent sessions + 1 stalled reader all complete", all(res), res)
-    # beyond max sessions (10 with the stalled one): an error event, not a hang
+    # beyond max sessions (10 with the stalled one): an error event, not a hang;
+    # the nine finished sessions must be released first (see wait_sessions)
+    check("limits: finished sessions are released", await wait_sessions(port, 1) == 1)
     extra = [await rt_connect(port) for _ in range(10)]
     firsts = [f["type"] for _, f in extra]
     check("limits: the 11th session gets an error event", firsts == ["session.created"] * 9 + ["error"]
@@ -428,8 +444,13 @@ async def test_concurrency(port):
             w.write(b"GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         w.close()
+    # the server counts a session until it reads the client's close, and the
+    # closes above may still be in flight: wait for them before connecting,
+    # or this session can be the 11th and be refused (correctly)
+    check("limits: closed sessions are released", await wait_sessions(port, 0) == 0)
     # disconnect mid-stream cancels: the job count drops back to zero
-    ws, _ = await rt_connect(port)
+    ws, first = await rt_connect(port)
+    check("abuse: a new session after the storm is created", first["type"] == "session.created", first)
     await user_text(ws, "x")
     await ws.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 4000}}))
     await recv_until(ws, {"response.output_text.delta"})
@@ -439,11 +460,11 @@ async def test_concurrency(port):
         await asyncio.sleep(0.2)
         st, body, _ = http(port, "GET", "/metrics")
         running = [l for l in body.split("\n") if l.startswith("hearth_jobs_running ")]
-        if running == ["hearth_jobs_running 0"]:
+        st, health, _ = http(port, "GET", "/health")
+        if running == ["hearth_jobs_running 0"] and st == 200 and json.loads(health)["sessions"] == 0:
             break
     check("abuse: disconnect mid-stream cancels the generation", running == ["hearth_jobs_running 0"], running)
-    st, body, _ = http(port, "GET", "/health")
-    check("abuse: /health still answers", st == 200 and json.loads(body)["sessions"] == 0, body)
+    check("abuse: /health still answers", st == 200 and json.loads(health)["sessions"] == 0, health)
 
 
 # ---------------------------------------------------------------------------
