@@ -2,6 +2,7 @@
 # Hearth set-up: the README's two commands.
 #   ./run.sh [serve flags…]  install what is missing, build in build/, start `hearth serve`
 #   ./run.sh test            install, build with ASan+UBSan in build-test/, run every test;
+#                            then the valgrind suite in build-vg/ (no sanitizers);
 #                            the last line is "N passed, N failed, N skipped"
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
@@ -15,7 +16,7 @@ PKGS=(build-essential meson ninja-build pkg-config
 # the WordNet database it draws verb synonyms from (scripts/train/synonyms.py),
 # and the aarch64 cross compiler + qemu-user that run the NEON kernels.
 TEST_PKGS=(python3-numpy python3-websockets curl wamerican wordnet-base
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user valgrind)
 
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'run.sh: step failed: %s\n' "$*" >&2; exit 1; }
@@ -57,24 +58,42 @@ configure() { # dir, meson options…
 	ninja -C "$dir" || fail "build ($dir)"
 }
 
-run_tests() {
-	local log=build-test/meson-logs/testlog.txt rc ok fail skip
+# meson's own summary is the source of truth for the counts: count_log adds
+# one run's passes (expected failures included), failures (unexpected passes
+# and timeouts included) and skips to the totals
+OK=0 FAILED=0 SKIPPED=0
+summary() { # testlog.txt, label → the count on meson's summary line (0 if none)
+	local n
+	n=$(sed -n "s/^$2: *\([0-9]*\).*/\1/p" "$1" | tail -1)
+	echo "${n:-0}"
+}
+count_log() { # testlog.txt, meson's exit status
+	local n
+	n=$(( $(summary "$1" Fail) + $(summary "$1" 'Unexpected Pass') + $(summary "$1" Timeout) ))
+	[ "$2" -ne 0 ] && [ "$n" -eq 0 ] && n=1
+	OK=$(( OK + $(summary "$1" Ok) + $(summary "$1" 'Expected Fail') ))
+	FAILED=$(( FAILED + n ))
+	SKIPPED=$(( SKIPPED + $(summary "$1" Skipped) ))
+}
+
+run_tests() { # [meson test arguments: then build-test/ only]
+	local rc vrc=0
 	step "test (meson test in build-test/, ASan+UBSan)"
 	meson test -C build-test --print-errorlogs --num-processes 2 "$@"
 	rc=$?
-	# meson's own summary is the source of truth for the counts
-	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	local xfail xpass tout
-	xpass=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	tout=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	xfail=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	ok=$(( ${ok:-0} + ${xfail:-0} ))
-	fail=$(( ${fail:-0} + ${xpass:-0} + ${tout:-0} ))
-	[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-	echo "${ok} passed, ${fail} failed, ${skip:-0} skipped"
-	return $rc
+	count_log build-test/meson-logs/testlog.txt $rc
+	# The C tests and the hearth binary again under valgrind's memcheck, in a
+	# build without sanitizers (they do not mix): what ASan does not see,
+	# reads of uninitialised memory, and leaks at exit.
+	if [ $# -eq 0 ]; then
+		configure build-vg -Dvalgrind=true -Dbuildtype=debugoptimized
+		step "test (meson test --suite valgrind in build-vg/, memcheck)"
+		meson test -C build-vg --suite valgrind --print-errorlogs --num-processes 2
+		vrc=$?
+		count_log build-vg/meson-logs/testlog.txt $vrc
+	fi
+	echo "${OK} passed, ${FAILED} failed, ${SKIPPED} skipped"
+	[ $rc -eq 0 ] && [ $vrc -eq 0 ]
 }
 
 # The OpenAI client test uses the official `openai` npm package, pinned in
