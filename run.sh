@@ -2,7 +2,8 @@
 # Hearth set-up: the README's two commands.
 #   ./run.sh [serve flags…]  install what is missing, build in build/, start `hearth serve`
 #   ./run.sh test            install, build with ASan+UBSan in build-test/, run every test;
-#                            then the valgrind suite in build-vg/ (no sanitizers);
+#                            then the valgrind suite in build-vg/ (no sanitizers) and the
+#                            arm64 cross build with its tests under qemu (build-arm64/);
 #                            the last line is "N passed, N failed, N skipped"
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
@@ -77,7 +78,7 @@ count_log() { # testlog.txt, meson's exit status
 }
 
 run_tests() { # [meson test arguments: then build-test/ only]
-	local rc vrc=0
+	local rc vrc=0 arc=0
 	step "test (meson test in build-test/, ASan+UBSan)"
 	meson test -C build-test --print-errorlogs --num-processes 2 "$@"
 	rc=$?
@@ -91,9 +92,18 @@ run_tests() { # [meson test arguments: then build-test/ only]
 		meson test -C build-vg --suite valgrind --print-errorlogs --num-processes 2
 		vrc=$?
 		count_log build-vg/meson-logs/testlog.txt $vrc
+		# Hearth must build on arm64 too: the cross build, its test
+		# binaries under qemu (counted), the default model's answers the
+		# same as here (one more test)
+		step "arm64 (scripts/arm64-check.sh)"
+		rm -f build-arm64/meson-logs/testlog.txt
+		scripts/arm64-check.sh
+		arc=$?
+		[ -f build-arm64/meson-logs/testlog.txt ] && count_log build-arm64/meson-logs/testlog.txt 0
+		if [ $arc -eq 0 ]; then OK=$((OK + 1)); else FAILED=$((FAILED + 1)); fi
 	fi
 	echo "${OK} passed, ${FAILED} failed, ${SKIPPED} skipped"
-	[ $rc -eq 0 ] && [ $vrc -eq 0 ]
+	[ $rc -eq 0 ] && [ $vrc -eq 0 ] && [ $arc -eq 0 ]
 }
 
 # The OpenAI client test uses the official `openai` npm package, pinned in
