@@ -444,9 +444,7 @@ async def test_concurrency(port):
             w.write(b"GET /v1/realtime HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         w.close()
-    # the server counts a session until it reads the client's close, and the
-    # closes above may still be in flight: wait for them before connecting,
-    # or this session can be the 11th and be refused (correctly)
+    # the storm's closes may still be in flight (see wait_sessions)
     check("limits: closed sessions are released", await wait_sessions(port, 0) == 0)
     # disconnect mid-stream cancels: the job count drops back to zero
     ws, first = await rt_connect(port)

@@ -30,6 +30,8 @@ from loopback import free_port
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
 VALGRIND = os.environ.get("HEARTH_VALGRIND", "valgrind")
+# tests/meson.build's memcheck flags (errors and definite/indirect leaks exit 99)
+MEMCHECK = os.environ["HEARTH_MEMCHECK"].split()
 MODEL = os.path.join(SRC, "assets", "hearth-tiny.q8_0.gguf")
 HELDOUT = os.path.join(SRC, "assets", "eval", "heldout.jsonl")
 fails = 0
@@ -42,9 +44,7 @@ def check(name, ok, detail=""):
 
 
 def memcheck(log):
-    return [VALGRIND, "--error-exitcode=99", "--leak-check=full",
-            "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
-            "--log-file=" + log]
+    return [VALGRIND] + MEMCHECK + ["--log-file=" + log]
 
 
 def report(log):
