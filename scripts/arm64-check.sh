@@ -79,13 +79,10 @@ cpu = 'aarch64'
 endian = 'little'
 EOF
 step "configure and build $OUT/"
-if [ -f "$OUT/build.ninja" ]; then
-	meson setup --reconfigure "$OUT" --cross-file "$env/cross.ini" -Dpkg_config_path="$lws/pkgconfig" \
-		-Dbuildtype=debugoptimized >/dev/null || fail "meson setup $OUT"
-else
-	meson setup "$OUT" --cross-file "$env/cross.ini" -Dpkg_config_path="$lws/pkgconfig" \
-		-Dbuildtype=debugoptimized >/dev/null || fail "meson setup $OUT"
-fi
+again=()
+[ -f "$OUT/build.ninja" ] && again=(--reconfigure)
+meson setup "${again[@]}" "$OUT" --cross-file "$env/cross.ini" -Dpkg_config_path="$lws/pkgconfig" \
+	-Dbuildtype=debugoptimized >/dev/null || fail "meson setup $OUT"
 ninja -C "$OUT" >/dev/null || { ninja -C "$OUT"; fail "build $OUT"; }
 file -b "$OUT/app/hearth" | grep -q 'ARM aarch64' || fail "$OUT/app/hearth is not an arm64 binary"
 

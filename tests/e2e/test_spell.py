@@ -20,11 +20,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
-from loopback import free_port
+from loopback import free_port, wait_health
 
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
@@ -57,14 +56,8 @@ def serve(extra):
     port = free_port()
     p = subprocess.Popen([HEARTH, "serve", "--model", MODEL, "--listen", "127.0.0.1:%d" % port,
                           "--threads", "2"] + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=1)
-            return p, port
-        except (urllib.error.URLError, OSError):
-            if p.poll() is not None:
-                break
-            time.sleep(0.1)
+    if wait_health(p, port, 200):
+        return p, port
     p.kill()
     raise SystemExit("FAIL: hearth serve %s did not come up: %s" % (extra, p.stderr.read().decode()[-400:]))
 

@@ -21,11 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
-from loopback import free_port
+from loopback import free_port, wait_health
 
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
@@ -95,16 +94,7 @@ def serve(tmp, tools):
                                           "127.0.0.1:%d" % port, "--threads", "2"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        up = False
-        for _ in range(1200):
-            try:
-                urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5)
-                up = True
-                break
-            except (urllib.error.URLError, OSError):
-                if p.poll() is not None:
-                    break
-                time.sleep(0.1)
+        up = wait_health(p, port, 1200)
         check("serve: /health answers under memcheck", up)
         if not up:
             return
