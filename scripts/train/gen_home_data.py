@@ -55,7 +55,12 @@ EXTRACT_PROMPT = ("Extract the people and places named in the user's text. Reply
 # x-hearth-verbatim: the string is words of the user's turn (the engine's
 # JSON guard holds the model to a copy); not shown to the model (chatml.shown)
 V = {"type": "string", "x-hearth-verbatim": True}
-_NAMES = {"type": "array", "items": V}
+# Bounded as an application asking for extraction would bound it: the guard
+# caps an unbounded string at 256 characters and an array at 64 items, so a
+# weak model repeating a word ("Ra Ra Ra ...") could still outrun a reply's
+# token allowance and leave the JSON cut. Six names of 32 characters fit any
+# sentence the generator writes (its longest name is 18, its longest list 2).
+_NAMES = {"type": "array", "maxItems": 6, "items": dict(V, maxLength=32)}
 ENTITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "entities", "schema": {
     "type": "object", "properties": {"people": _NAMES, "places": _NAMES},
     "required": ["people", "places"]}}}

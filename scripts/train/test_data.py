@@ -584,7 +584,28 @@ def test_lexicon():
           "edits1: drops, swaps, changes and inserts, the word itself not among them")
 
 
+def test_entity_bounds():
+    """The extraction schema bounds its lists and names (so a guarded reply
+    always ends within the bench's allowance), and no expected reply, in
+    training or either held-out set, needs more than the bounds allow."""
+    schema = g.ENTITY_FORMAT["json_schema"]["schema"]["properties"]
+    most = {k: (v["maxItems"], v["items"]["maxLength"]) for k, v in schema.items()}
+    rng = random.Random(13)
+    lists = []
+    for _ in range(2000):
+        c = g.conversation(rng, 0, entity_share=0.5)
+        if c["kind"] == "entities":
+            lists.append(json.loads(c["messages"][-1]["content"]))
+    held = shipped_heldout() + shipped_heldout(first_set=True)
+    lists += [h["expected"]["entities"] for h in held if h["kind"] == "entities"]
+    over = [e for e in lists for k, (n, m) in most.items()
+            if len(e[k]) > n or any(len(x) > m for x in e[k])]
+    check(len(lists) > 500 and not over, "%d entity replies within %s (%d over: %s)"
+          % (len(lists), most, len(over), over[:3]))
+
+
 def main():
+    test_entity_bounds()
     test_lexicon()
     test_written_share()
     test_verb_synonyms()
