@@ -195,10 +195,11 @@ class Llama(nn.Module):
         return self.logits(hs[pick])
 
     @torch.no_grad()
-    def forward_cached(self, ids, cache):
+    def forward_cached(self, ids, cache, every=False):
         """ids (T,) appended after the cache; cache: list of (k, v) or None per layer.
 
-        Returns (logits of the last position (V,), new cache).
+        Returns (logits of the last position (V,), or of every position (T, V)
+        when every is set, and the new cache).
         """
         T = ids.shape[0]
         pos = 0 if cache[0] is None else cache[0][0].shape[2]
@@ -213,4 +214,4 @@ class Llama(nn.Module):
             mask = causal_bias(T, k.shape[2])
             h = blk.attend(h, q, k, v, mask)
             new.append((k, v))
-        return self.logits(h[0, -1]), new
+        return self.logits(h[0] if every else h[0, -1]), new
