@@ -167,17 +167,6 @@ static struct stats summarize(double *v, int n)
 	return s;
 }
 
-static int32_t argmax(const float *v, int n)
-{
-	int32_t best = 0;
-	int i;
-
-	for (i = 1; i < n; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
-}
-
 /* One repetition: prefill n_prompt pseudo-random tokens, then decode n_gen
  * greedily. Returns 0 and the two rates in tokens/s. */
 static int run_once(engine_context *ctx, const engine_model_info *info,
@@ -203,7 +192,7 @@ static int run_once(engine_context *ctx, const engine_model_info *info,
 	*pp = n_prompt / (t1 - t0);
 	t0 = now_s();
 	for (i = 0; i < n_gen; i++) {
-		tok = argmax(engine_logits(ctx), info->n_vocab);
+		tok = engine_argmax(engine_logits(ctx), info->n_vocab);
 		rc = engine_eval_next(ctx, tok);
 		if (rc)
 			return rc;
@@ -382,7 +371,7 @@ static int bench_sessions_one(struct bench_cfg *b, int n_sess)
 	t0 = now_s();
 	for (step = 0; step < c->gen && !rc; step++) {
 		for (i = 0; i < n_sess; i++)
-			toks[i] = argmax(engine_logits(ctx[i]), b->info.n_vocab);
+			toks[i] = engine_argmax(engine_logits(ctx[i]), b->info.n_vocab);
 		rc = engine_eval_multi(ctx, toks, n_sess);
 	}
 	dt = now_s() - t0;

@@ -347,6 +347,10 @@ int engine_sampler_new(const engine_sampler_params *p, int n_vocab,
 void engine_sampler_free(engine_sampler *s); /* NULL-safe */
 /* Pick a token from logits (n_vocab); does not modify logits. */
 int32_t engine_sampler_sample(engine_sampler *s, const float *logits);
+
+/* The id of the largest of n logits, the first of equal ones: greedy
+ * decoding without a sampler (benchmarks). */
+int32_t engine_argmax(const float *logits, int n);
 /*
  * As engine_sampler_sample from c's last logits, with the lookahead of
  * engine_sampler_params when it is on and a guarded span is open under

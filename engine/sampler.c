@@ -341,7 +341,7 @@ static void apply_penalty(engine_sampler *s)
 	}
 }
 
-static int32_t argmax(const float *v, int n)
+int32_t engine_argmax(const float *v, int n)
 {
 	int32_t best = 0;
 	int i;
@@ -453,7 +453,7 @@ static int32_t draw(engine_sampler *s, int n)
 static int guard_filter(engine_sampler *s, int32_t *pick)
 {
 	if (s->p.temperature <= 0.0f) {
-		int32_t t = argmax(s->work, s->n_vocab);
+		int32_t t = engine_argmax(s->work, s->n_vocab);
 		size_t len;
 		const char *p = piece_of(s, t, &len);
 
@@ -489,7 +489,7 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 	if (pick >= 0)
 		return pick;
 	if (n > 0 && s->p.temperature <= 0.0f) {
-		/* the first of equal logits wins, as in argmax() */
+		/* the first of equal logits wins, as in engine_argmax() */
 		for (best = s->idx[0], i = 1; i < n; i++)
 			if (s->work[s->idx[i]] > s->work[best])
 				best = s->idx[i];
@@ -497,7 +497,7 @@ int32_t engine_sampler_sample(engine_sampler *s, const float *logits)
 	}
 	if (n == 0) {
 		if (s->p.temperature <= 0.0f)
-			return argmax(s->work, s->n_vocab);
+			return engine_argmax(s->work, s->n_vocab);
 		n = s->n_vocab;
 		for (i = 0; i < n; i++)
 			s->idx[i] = i;

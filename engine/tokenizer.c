@@ -367,28 +367,47 @@ static int load_token_attrs(const gguf *g, engine_vocab *v, char *err,
 	return 0;
 }
 
-static int load_tokens(const gguf *g, engine_vocab *v, char *err, size_t errlen)
+/*
+ * The string array under key, copied into a fresh arena: n strings, the
+ * i-th at *offs[i] of *lens[i] bytes (offs and lens are the caller's to free,
+ * also after an error). what names the entries in an error message.
+ */
+static int read_strings(const gguf *g, const char *key, const char *what,
+			char **arena, int *n, uint32_t **offs, uint32_t **lens,
+			char *err, size_t errlen)
 {
-	const char *key = "tokenizer.ggml.tokens";
 	const gguf_kv *kv;
-	uint32_t *offs = NULL, *lens = NULL;
 	int rc;
 
+	*offs = *lens = NULL;
 	rc = get_str_array(g, key, 0, &kv, err, errlen);
 	if (rc)
 		return rc;
-	v->n_tokens = (int)kv->arr_n;
+	*n = (int)kv->arr_n;
+	*offs = malloc((size_t)*n * sizeof(**offs));
+	*lens = malloc((size_t)*n * sizeof(**lens));
+	if (!*offs || !*lens)
+		return engine_errf(err, errlen, HEARTH_ENOMEM,
+				   "%s: out of memory for %d %s", key, *n, what);
+	return copy_strings(kv, key, arena, *offs, *lens, err, errlen);
+}
+
+static int load_tokens(const gguf *g, engine_vocab *v, char *err, size_t errlen)
+{
+	const char *key = "tokenizer.ggml.tokens";
+	uint32_t *offs, *lens;
+	int rc;
+
+	rc = read_strings(g, key, "tokens", &v->arena, &v->n_tokens, &offs, &lens,
+			  err, errlen);
+	if (rc)
+		goto out_free_tmp;
 	v->toks = calloc((size_t)v->n_tokens, sizeof(*v->toks));
-	offs = malloc((size_t)v->n_tokens * sizeof(*offs));
-	lens = malloc((size_t)v->n_tokens * sizeof(*lens));
-	if (!v->toks || !offs || !lens) {
+	if (!v->toks) {
 		rc = engine_errf(err, errlen, HEARTH_ENOMEM,
 				 "%s: out of memory for %d tokens", key, v->n_tokens);
 		goto out_free_tmp;
 	}
-	rc = copy_strings(kv, key, &v->arena, offs, lens, err, errlen);
-	if (rc)
-		goto out_free_tmp;
 	for (int i = 0; i < v->n_tokens; i++) {
 		v->toks[i].off = offs[i];
 		v->toks[i].len = lens[i];
@@ -412,23 +431,17 @@ out_free_tmp:
 static int load_merges(const gguf *g, engine_vocab *v, char *err, size_t errlen)
 {
 	const char *key = "tokenizer.ggml.merges";
-	const gguf_kv *kv;
-	uint32_t *offs = NULL, *lens = NULL;
+	uint32_t *offs, *lens;
 	int rc;
 
-	rc = get_str_array(g, key, 0, &kv, err, errlen);
-	if (rc)
-		return rc;
-	v->n_merges = (int)kv->arr_n;
-	v->merges = calloc((size_t)v->n_merges, sizeof(*v->merges));
-	offs = malloc((size_t)v->n_merges * sizeof(*offs));
-	lens = malloc((size_t)v->n_merges * sizeof(*lens));
-	if (!v->merges || !offs || !lens) {
-		rc = engine_errf(err, errlen, HEARTH_ENOMEM,
-				 "%s: out of memory for %d merges", key, v->n_merges);
-		goto out_free_tmp;
+	rc = read_strings(g, key, "merges", &v->merge_arena, &v->n_merges, &offs,
+			  &lens, err, errlen);
+	if (!rc) {
+		v->merges = calloc((size_t)v->n_merges, sizeof(*v->merges));
+		if (!v->merges)
+			rc = engine_errf(err, errlen, HEARTH_ENOMEM,
+					 "%s: out of memory for %d merges", key, v->n_merges);
 	}
-	rc = copy_strings(kv, key, &v->merge_arena, offs, lens, err, errlen);
 	for (int i = 0; !rc && i < v->n_merges; i++) {
 		const char *s = v->merge_arena + offs[i];
 		/* split at the first space after the first byte, as llama.cpp */
@@ -448,7 +461,6 @@ static int load_merges(const gguf *g, engine_vocab *v, char *err, size_t errlen)
 				 "%s: out of memory for the index", key);
 	for (int i = 0; !rc && i < v->n_merges; i++)
 		vocab_index_merge(v, (uint32_t)i);
-out_free_tmp:
 	free(offs);
 	free(lens);
 	return rc;
