@@ -59,7 +59,8 @@ V = {"type": "string", "x-hearth-verbatim": True}
 # caps an unbounded string at 256 characters and an array at 64 items, so a
 # weak model repeating a word ("Ra Ra Ra ...") could still outrun a reply's
 # token allowance and leave the JSON cut. Six names of 32 characters fit any
-# sentence the generator writes (its longest name is 18, its longest list 2).
+# sentence the generator writes (its lists run to three names, its names to
+# 24 characters; tests/train_data checks).
 _NAMES = {"type": "array", "maxItems": 6, "items": dict(V, maxLength=32)}
 ENTITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "entities", "schema": {
     "type": "object", "properties": {"people": _NAMES, "places": _NAMES},

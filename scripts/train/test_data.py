@@ -76,19 +76,24 @@ def strings(x):
             yield from strings(v)
 
 
+_HELD = {}
+
+
 def shipped_heldout(first_set=False):
     """The held-out items train.sh writes to assets/eval/heldout.jsonl (the second set,
     1,200, seed 1234), or the first set's 400 of seed 1234 (the file's previous content),
-    generated anew."""
-    saved = g.HELDOUT_SET[0]
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "h.jsonl")
-        sys.argv = ["gen", "--out", d, "--train", "0", "--seed", "1234", "--heldout-out", path] + \
-            (["--heldout", "400"] if first_set else ["--heldout", "1200", "--heldout-set", "v2"])
-        g.main()
-        g.HELDOUT_SET[0] = saved
-        with open(path) as f:
-            return [json.loads(line) for line in f]
+    generated anew once per run (a fresh list each call; the items are shared)."""
+    if first_set not in _HELD:
+        saved = g.HELDOUT_SET[0]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "h.jsonl")
+            sys.argv = ["gen", "--out", d, "--train", "0", "--seed", "1234", "--heldout-out", path] + \
+                (["--heldout", "400"] if first_set else ["--heldout", "1200", "--heldout-set", "v2"])
+            g.main()
+            g.HELDOUT_SET[0] = saved
+            with open(path) as f:
+                _HELD[first_set] = [json.loads(line) for line in f]
+    return list(_HELD[first_set])
 
 
 def reset_frames():
