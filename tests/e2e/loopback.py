@@ -1,5 +1,6 @@
-"""loopback.py — what the Python e2e tests share: a free port on 127.0.0.1, and
-waiting for a server started there to answer."""
+"""loopback.py — what the Python e2e tests share: a free port on 127.0.0.1,
+waiting for a server started there to answer, and one HTTP request to it."""
+import json
 import socket
 import time
 import urllib.error
@@ -27,3 +28,16 @@ def wait_health(proc, port, tries):
                 return False
             time.sleep(0.1)
     return False
+
+
+def http(port, method, path, body=None, headers=None, raw=None, timeout=60):
+    """(status, body text, headers) of one request to 127.0.0.1:port; body is
+    sent as JSON, raw as it is; an HTTP error status is returned, not raised."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
+                                 headers=headers or {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers

@@ -16,10 +16,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-from loopback import free_port
+from loopback import free_port, http, wait_health
 
 try:
     import websockets
@@ -38,17 +36,6 @@ def check(name, ok, detail=""):
     print(("ok: " if ok else "FAIL: ") + name + ("" if ok else "  " + str(detail)[:400]))
     if not ok:
         fails += 1
-
-
-def http(port, method, path, body=None, headers=None, raw=None, timeout=60):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers=headers or {"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode(), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), e.headers
 
 
 def chat(**kw):
@@ -597,12 +584,7 @@ def start_server(model, port, log, *flags):
     """`hearth serve` on 127.0.0.1:port, once /health answers (at most ~10 s)."""
     srv = subprocess.Popen([HEARTH, "serve", "--listen", f"127.0.0.1:{port}", "--model", model]
                            + list(flags), stderr=log)
-    for _ in range(100):
-        try:
-            if http(port, "GET", "/health", timeout=1)[0] == 200:
-                break
-        except Exception:
-            time.sleep(0.1)
+    wait_health(srv, port, 100)
     return srv
 
 

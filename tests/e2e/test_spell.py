@@ -20,10 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
-from loopback import free_port, wait_health
+from loopback import free_port, http, wait_health
 
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
@@ -42,14 +40,8 @@ def check(name, ok, detail=""):
 
 
 def post(port, body):
-    req = urllib.request.Request("http://127.0.0.1:%d/v1/chat/completions" % port,
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    st, text, _ = http(port, "POST", "/v1/chat/completions", body)
+    return st, json.loads(text) if st == 200 else text
 
 
 def serve(extra):

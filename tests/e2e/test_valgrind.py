@@ -21,10 +21,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
-from loopback import free_port, wait_health
+from loopback import free_port, http, wait_health
 
 SRC = os.environ.get("HEARTH_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HEARTH = os.path.join(os.environ["HEARTH_BUILD"], "app", "hearth")
@@ -59,15 +57,8 @@ def run(name, args, log, timeout=600):
     return r
 
 
-def request(port, path, body=None, raw=None, timeout=300):
-    data = raw if raw is not None else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method="POST",
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+def request(port, path, body=None, raw=None):
+    return http(port, "POST", path, body, raw=raw, timeout=300)[:2]
 
 
 async def realtime_turn(port):
